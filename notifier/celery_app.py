@@ -1,0 +1,65 @@
+"""The Celery app: Redis in production, a filesystem broker when embedded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import after_setup_logger, after_setup_task_logger
+from flask import Flask
+
+from notifier.config import Settings
+from notifier.secrets import install_log_redaction
+
+
+def _broker_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded_broker:
+        queue = settings.broker_dir / "queue"
+        processed = settings.broker_dir / "processed"
+        queue.mkdir(parents=True, exist_ok=True)
+        processed.mkdir(parents=True, exist_ok=True)
+        return {"data_folder_in": str(queue), "data_folder_out": str(queue),
+                "processed_folder": str(processed), "store_processed": False}
+    return {"visibility_timeout": 3600}
+
+
+def init_celery(app: Flask, settings: Settings) -> Celery:
+    """Create the Celery app whose tasks run inside ``app``'s context."""
+
+    class FlaskTask(Task):  # type: ignore[misc]  # celery ships no type information
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=_broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        beat_schedule={
+            "relay": {"task": "notifier.tasks.relay",
+                      "schedule": timedelta(seconds=settings.relay_interval_seconds)},
+            "deadlines": {"task": "notifier.tasks.check_deadlines",
+                          "schedule": timedelta(seconds=settings.deadline_check_seconds)},
+        },
+        beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
+        include=["notifier.tasks"],
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(**_: object) -> None:
+    install_log_redaction()

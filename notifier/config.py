@@ -1,0 +1,176 @@
+"""Read every setting from the environment, in one place.
+
+This is the only module that looks at ``os.environ``; everything else receives a
+:class:`Settings`. Defaults are embedded: a SQLite file and a filesystem broker under
+``var/``, so the service runs on a machine with nothing installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A NOTIFIER_* variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told, with the embedded defaults."""
+
+    var_dir: Path
+    database_url: str
+    broker_url: str
+    secret_key: bytes
+    api_keys: tuple[tuple[str, str], ...] = ()
+    max_body_bytes: int = 256 * 1024
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    locales_dir: Path = PROJECT_ROOT / "locales"
+    firm_name: str = "Notifier Securities LLC"
+    support_url: str = ""
+    support_channel_urls: tuple[str, ...] = ()
+    primer_explainer_url: str = "https://example.com/settlement/l1-vs-l2"
+    primer_announcement_url: str = "https://example.com/exchange/notices/l2-clearing"
+    public_base_url: str = "http://127.0.0.1:8000"
+    delivery_max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    delivery_timeout_seconds: float = 10.0
+    relay_interval_seconds: float = 5.0
+    relay_grace_seconds: float = 10.0
+    sending_lease_seconds: float = 120.0
+    deadline_check_seconds: float = 60.0
+    deadline_lead_seconds: float = 4 * 3600.0
+    holidays: tuple[date, ...] = ()
+    enqueue: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer") from exc
+
+
+def _parse_api_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    """Parse ``role:key,role:key`` without ever echoing a key back."""
+    pairs: list[tuple[str, str]] = []
+    for index, item in enumerate(part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        role, sep, key = item.partition(":")
+        if not sep or not key or role not in {"producer", "support", "admin"}:
+            raise ConfigError(
+                f"NOTIFIER_API_KEYS entry #{index + 1} must be role:key with role "
+                "producer, support or admin"
+            )
+        pairs.append((role, key))
+    return tuple(pairs)
+
+
+def _load_secret_key(env: Mapping[str, str], var_dir: Path) -> bytes:
+    """Return the Fernet key; create one under var/ for the embedded set-up."""
+    raw = env.get("NOTIFIER_SECRET_KEY")
+    if raw:
+        key = raw.encode()
+    else:
+        path = var_dir / "secret.key"
+        if not path.exists():
+            var_dir.mkdir(parents=True, exist_ok=True)
+            fresh = base64.urlsafe_b64encode(secrets.token_bytes(32))
+            # O_EXCL: two processes starting at once must agree on one key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(fresh)
+        key = path.read_bytes().strip()
+    try:
+        if len(base64.urlsafe_b64decode(key)) != 32:
+            raise ValueError
+    except ValueError as exc:
+        raise ConfigError("NOTIFIER_SECRET_KEY must be 32 url-safe base64-encoded bytes") from exc
+    return key
+
+
+def _parse_holidays(raw: str) -> tuple[date, ...]:
+    try:
+        return tuple(sorted(date.fromisoformat(d.strip()) for d in raw.split(",") if d.strip()))
+    except ValueError as exc:
+        raise ConfigError("NOTIFIER_HOLIDAYS must be a comma-separated list of YYYY-MM-DD") from exc
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("NOTIFIER_VAR_DIR") or PROJECT_ROOT / "var").resolve()
+    database_url = env.get("NOTIFIER_DATABASE_URL") or f"sqlite:///{var_dir / 'notifier.sqlite'}"
+    if database_url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; the plain scheme would ask for psycopg2.
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    settings = Settings(
+        var_dir=var_dir,
+        database_url=database_url,
+        broker_url=env.get("NOTIFIER_BROKER_URL") or "filesystem://",
+        secret_key=_load_secret_key(env, var_dir),
+        api_keys=_parse_api_keys(env.get("NOTIFIER_API_KEYS", "")),
+        max_body_bytes=_env_int(env, "NOTIFIER_MAX_BODY_BYTES", 256 * 1024),
+        firm_name=env.get("NOTIFIER_FIRM_NAME") or Settings.firm_name,
+        support_url=env.get("NOTIFIER_SUPPORT_URL", ""),
+        support_channel_urls=tuple(
+            u.strip() for u in env.get("NOTIFIER_SUPPORT_CHANNELS", "").split() if u.strip()
+        ),
+        primer_explainer_url=env.get("NOTIFIER_PRIMER_EXPLAINER_URL")
+        or Settings.primer_explainer_url,
+        primer_announcement_url=env.get("NOTIFIER_PRIMER_ANNOUNCEMENT_URL")
+        or Settings.primer_announcement_url,
+        public_base_url=env.get("NOTIFIER_PUBLIC_BASE_URL") or Settings.public_base_url,
+        delivery_max_attempts=_env_int(env, "NOTIFIER_DELIVERY_MAX_ATTEMPTS", 5),
+        retry_base_seconds=_env_float(env, "NOTIFIER_RETRY_BASE_SECONDS", 2.0),
+        retry_max_seconds=_env_float(env, "NOTIFIER_RETRY_MAX_SECONDS", 600.0),
+        delivery_timeout_seconds=_env_float(env, "NOTIFIER_DELIVERY_TIMEOUT_SECONDS", 10.0),
+        relay_interval_seconds=_env_float(env, "NOTIFIER_RELAY_INTERVAL_SECONDS", 5.0),
+        relay_grace_seconds=_env_float(env, "NOTIFIER_RELAY_GRACE_SECONDS", 10.0),
+        sending_lease_seconds=_env_float(env, "NOTIFIER_SENDING_LEASE_SECONDS", 120.0),
+        deadline_check_seconds=_env_float(env, "NOTIFIER_DEADLINE_CHECK_SECONDS", 60.0),
+        deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
+        holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),
+        enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
+    )
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)  # type: ignore[arg-type]  # keys checked by dataclass
+    return settings

@@ -1,0 +1,1 @@
+"""Delivery: the one place that talks to Apprise."""

@@ -1,0 +1,131 @@
+"""The one wrapper around Apprise: build, send, and turn its result into an Outcome.
+
+Nothing else in notifier constructs ``apprise.Apprise``. The outcome comes from the
+structured ``AppriseResult`` (status, per-attempt timing, captured log entries),
+never from parsing log text; any text kept is redacted first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import apprise
+from apprise import AppriseResultStatus, NotifyFormat
+
+from notifier.delivery.webhook import NotifySignedWebhook
+from notifier.secrets import redact
+
+log = logging.getLogger(__name__)
+
+
+class InvalidChannelURL(ValueError):
+    """The URL names no Apprise service we can build."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered notice in every format a channel might want."""
+
+    subject: str
+    text: str
+    html: str
+    markdown: str
+    payload: dict[str, object]  # the JSON document for signed webhooks
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one send did: ``sent``, ``failed``, ``timeout`` or ``nothing_sent``."""
+
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+    @property
+    def duration_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+def is_plain_webhook(url: str) -> bool:
+    return urlsplit(url).scheme in {"http", "https"}
+
+
+def privacy_form(url: str) -> str:
+    """Return the URL as Apprise prints it with credentials hidden."""
+    if is_plain_webhook(url):
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}/…"
+    instance = apprise.Apprise.instantiate(url)
+    if instance is None:
+        raise InvalidChannelURL("not a URL any Apprise service understands")
+    return str(instance.url(privacy=True))
+
+
+def _service(url: str, secret: str | None, message_id: str, timeout: float) -> object:
+    if is_plain_webhook(url):
+        return NotifySignedWebhook(endpoint=url, secret=secret, message_id=message_id,
+                                   timeout=timeout)
+    instance = apprise.Apprise.instantiate(url)
+    if instance is None:
+        raise InvalidChannelURL("not a URL any Apprise service understands")
+    return instance
+
+
+def _body_for(service: object, message: Message) -> tuple[str, str]:
+    if isinstance(service, NotifySignedWebhook):
+        return json.dumps(message.payload, sort_keys=True, separators=(",", ":")), NotifyFormat.TEXT
+    wanted = getattr(service, "notify_format", NotifyFormat.TEXT)
+    if wanted == NotifyFormat.HTML:
+        return message.html, NotifyFormat.HTML
+    if wanted == NotifyFormat.MARKDOWN:
+        return message.markdown, NotifyFormat.MARKDOWN
+    return message.text, NotifyFormat.TEXT
+
+
+def send(url: str, message: Message, *, secret: str | None = None, message_id: str = "",
+         timeout: float = 10.0) -> Outcome:
+    """Send ``message`` to one channel once and report what happened."""
+    started = datetime.now(UTC)
+    try:
+        service = _service(url, secret, message_id, timeout)
+    except InvalidChannelURL as exc:
+        return Outcome("failed", started, datetime.now(UTC), str(exc))
+    # Apprise retries inside notify() are off: each call is one recorded attempt, and
+    # our own schedule (backoff + jitter, kept in the database) decides the next.
+    body, body_format = _body_for(service, message)
+    if hasattr(service, "socket_read_timeout"):
+        service.socket_read_timeout = timeout
+        service.socket_connect_timeout = min(timeout, 5.0)
+    apobj = apprise.Apprise()
+    apobj.add(service)
+    result = apobj.notify(body=body, title=message.subject, body_format=body_format,
+                          timeout=timeout + 5.0)
+    with result:
+        return _outcome(result, started)
+
+
+def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:
+    finished = datetime.now(UTC)
+    if result.status == AppriseResultStatus.NOMATCH or not result.results:
+        return Outcome("nothing_sent", started, finished, "no service was attempted")
+    service_result = result.results[0]
+    attempts = service_result.attempts
+    if attempts:
+        started, finished = attempts[0].start_time, attempts[-1].end_time
+    if service_result.status == AppriseResultStatus.SUCCESS:
+        return Outcome("sent", started, finished)
+    status = "timeout" if service_result.status == AppriseResultStatus.TIMEOUT else "failed"
+    reasons = [entry.message for entry in service_result.logs()
+               if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
+    reason = "; ".join(dict.fromkeys(reasons)) or f"{service_result.name} reported {status}"
+    return Outcome(status, started, finished, redact(reason)[:1000])

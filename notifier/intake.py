@@ -1,0 +1,143 @@
+"""Accept a validated finality event: idempotency, ordering, and the outbox write.
+
+In one transaction the event, its notices and one delivery per channel are written;
+the caller enqueues the notice ids only after that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from notifier.lifecycle import Decision, NoticePlan, plan_event
+from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice, TradeState
+from notifier.runtime import Runtime
+from notifier.tracking import audit
+
+
+class EventConflict(Exception):
+    """The event_id was already used for a different body."""
+
+
+@dataclass
+class IntakeResult:
+    created: bool
+    response: dict[str, Any]
+    notice_ids: list[int] = field(default_factory=list)
+
+
+def body_hash(canonical: dict[str, Any]) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def accept_event(runtime: Runtime, canonical: dict[str, Any], actor: str = "producer") -> IntakeResult:
+    """Store ``canonical`` once; a repeat returns the original answer."""
+    digest = body_hash(canonical)
+    last_error: IntegrityError | None = None
+    for _ in range(5):
+        try:
+            with runtime.db.session() as session:
+                existing = session.scalar(
+                    select(FinalityEvent).where(FinalityEvent.event_id == canonical["event_id"])
+                )
+                if existing is not None:
+                    if existing.body_hash != digest:
+                        raise EventConflict(canonical["event_id"])
+                    return IntakeResult(created=False, response=existing.response or {})
+                return _store(session, runtime, canonical, digest, actor)
+        except IntegrityError as exc:
+            # A concurrent request won the race (same event_id, trade state or notice);
+            # the next round sees its row and answers from it.
+            last_error = exc
+    assert last_error is not None
+    raise last_error
+
+
+def _store(session: Session, runtime: Runtime, canonical: dict[str, Any], digest: str,
+           actor: str) -> IntakeResult:
+    trade = canonical.get("trade") or {}
+    batch = canonical.get("batch") or (canonical.get("finality") or {}).get("l2") or {}
+    event = FinalityEvent(
+        event_id=canonical["event_id"], type=canonical["type"], status="accepted",
+        body=canonical, body_hash=digest, trade_id=trade.get("trade_id"),
+        client_id=trade.get("client_id"), batch_id=batch.get("batch_id"),
+        sequence=canonical.get("sequence"),
+        occurred_at=datetime.fromisoformat(canonical["occurred_at"]), received_at=runtime.clock(),
+    )
+    session.add(event)
+    session.flush()
+    decision = _apply_ordering(session, event) or plan_event(session, runtime, event, canonical)
+    event.status, event.status_reason = decision.status, decision.reason
+    notices = [n for plan in decision.plans if (n := _materialise(session, runtime, event, plan))]
+    session.flush()
+    for notice in notices:
+        audit(session, "notice", notice.id, "created", None, notice.status, actor,
+              f"event {event.event_id}", at=runtime.clock())
+    response = {
+        "event_id": event.event_id,
+        "status": event.status,
+        "reason": event.status_reason,
+        "notice_ids": [n.id for n in notices],
+    }
+    event.response = response
+    return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices])
+
+
+def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
+    """Record the trade's newest sequence; an older event is stale and sends nothing."""
+    if event.trade_id is None:
+        return None
+    state = session.get(TradeState, event.trade_id)
+    if state is None:
+        session.add(TradeState(trade_id=event.trade_id, last_sequence=event.sequence,
+                               last_event_pk=event.id))
+        session.flush()
+        return None
+    if event.sequence is not None and state.last_sequence is not None:
+        if event.sequence < state.last_sequence:
+            return Decision(status="stale", reason=(
+                f"sequence {event.sequence} is older than {state.last_sequence}, already applied"))
+    if event.sequence is not None:
+        state.last_sequence = max(event.sequence, state.last_sequence or 0)
+    state.last_event_pk = event.id
+    return None
+
+
+def _materialise(session: Session, runtime: Runtime, event: FinalityEvent | None,
+                 plan: NoticePlan) -> Notice | None:
+    """Write one planned notice and its deliveries, unless it was already sent."""
+    if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
+        return None
+    client = session.get(Client, plan.client_id)
+    notice = Notice(
+        event_pk=event.id if event else None, client_id=plan.client_id, trade_id=plan.trade_id,
+        batch_id=plan.batch_id, kind=plan.kind, variant=plan.variant, dedup_key=plan.dedup_key,
+        context=plan.context, locale=client.locale if client else "en",
+        timezone=client.timezone if client else "UTC", supersedes_id=plan.supersedes_id,
+        deadline_at=plan.deadline_at, created_at=runtime.clock(),
+    )
+    session.add(notice)
+    channels = session.scalars(
+        select(Channel).where(Channel.client_id == plan.client_id, Channel.active.is_(True))
+        .order_by(Channel.priority, Channel.id)
+    ).all() if client else []
+    for channel in channels:
+        notice.deliveries.append(new_delivery(runtime, channel_id=channel.id, target=channel.name))
+    return notice
+
+
+def new_delivery(runtime: Runtime, *, channel_id: int | None, target: str) -> Delivery:
+    return Delivery(
+        channel_id=channel_id, target=target, max_attempts=runtime.settings.delivery_max_attempts,
+        next_attempt_at=runtime.clock(), message_id="msg_" + secrets.token_hex(12),
+        created_at=runtime.clock(),
+    )

@@ -1,0 +1,232 @@
+"""The record: events, clients, notices, deliveries, attempts and the audit trail.
+
+Times are stored as timezone-aware UTC. Money never lives in a column of its own: the
+validated event body keeps it as decimal strings, and rendering reads it back as Decimal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from notifier.states import DeliveryStatus, NoticeStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC; hand them back aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(20), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    regime: Mapped[str] = mapped_column(String(2), default="US")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    channels: Mapped[list[Channel]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="Channel.priority"
+    )
+
+
+class Channel(Base):
+    """One way to reach a client; the URL and secret are stored encrypted."""
+
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("client_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # "webhook" (signed) or "apprise"
+    url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    url_display: Mapped[str] = mapped_column(Text)  # Apprise's privacy form only
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    client: Mapped[Client] = relationship(back_populates="channels")
+
+
+class FinalityEvent(Base):
+    """One accepted POST /v1/events body, keyed by the producer's event_id."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))  # accepted / stale / unknown_client / stored
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    notices: Mapped[list[Notice]] = relationship(back_populates="event", order_by="Notice.id")
+
+
+class Notice(Base):
+    """One message to one client, rendered once and delivered on each channel."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_client_kind", "client_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    trade_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    variant: Mapped[str | None] = mapped_column(String(32))
+    # Guarantees "never twice": e.g. confirmation_l2:final:<trade_id>.
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(24), default=NoticeStatus.PENDING)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    locale: Mapped[str] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    body_md: Mapped[str | None] = mapped_column(Text)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+    deadline_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rendered_at: Mapped[datetime | None]
+
+    event: Mapped[FinalityEvent | None] = relationship(back_populates="notices")
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="notice", order_by="Delivery.id", cascade="all, delete-orphan"
+    )
+
+
+class Delivery(Base):
+    """One notice on one channel: its state, retry schedule and attempts."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "channel_id"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
+    # Support escalations go to configured URLs that are not client channels.
+    target: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.QUEUED)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    # Standard Webhooks' webhook-id: the same on every retry of this delivery.
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    notice: Mapped[Notice] = relationship(back_populates="deliveries")
+    channel: Mapped[Channel | None] = relationship()
+    attempts: Mapped[list[DeliveryAttempt]] = relationship(
+        back_populates="delivery", order_by="DeliveryAttempt.number", cascade="all, delete-orphan"
+    )
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent / failed / timeout / nothing_sent
+    error: Mapped[str | None] = mapped_column(Text)  # redacted
+
+    delivery: Mapped[Delivery] = relationship(back_populates="attempts")
+
+
+class AuditEntry(Base):
+    """Who did what to which record, when and why."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str | None] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TradeState(Base):
+    """The newest sequence applied per trade, for ordering and stale detection."""
+
+    __tablename__ = "trade_states"
+
+    trade_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_sequence: Mapped[int | None] = mapped_column(Integer)
+    last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))

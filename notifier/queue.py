@@ -1,0 +1,37 @@
+"""Hand committed work to the broker. Only ids travel; a failure here loses nothing.
+
+If the broker is down the rows stay due in the database and the relay (Celery beat)
+enqueues them again once it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+def _send(name: str, args: list[int], countdown: float | None = None) -> bool:
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(name, args=args, countdown=countdown, retry=False)
+    except Exception as exc:  # any broker error: the relay picks the work up later
+        log.warning("broker unavailable, %s(%s) left for the relay: %s", name, args,
+                    type(exc).__name__)
+        return False
+    return True
+
+
+def enqueue_notices(notice_ids: Iterable[int]) -> None:
+    if not current_app.extensions["notifier"].settings.enqueue:
+        return
+    for notice_id in notice_ids:
+        if not _send("notifier.tasks.process_notice", [notice_id]):
+            return  # the broker is down; do not wait on it once per notice
+
+
+def enqueue_delivery(delivery_id: int, countdown: float | None = None) -> bool:
+    return _send("notifier.tasks.deliver", [delivery_id], countdown)

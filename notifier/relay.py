@@ -1,0 +1,38 @@
+"""Find committed work the broker does not have: the outbox relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from notifier.models import Delivery, Notice
+from notifier.runtime import Runtime
+from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
+from notifier.tracking import release_stale_claims
+
+
+@dataclass
+class DueWork:
+    notice_ids: list[int] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
+    """Return notices never rendered and deliveries overdue by more than the grace period."""
+    settings = runtime.settings
+    now = runtime.clock()
+    cutoff = now - timedelta(seconds=settings.relay_grace_seconds)
+    with runtime.db.session() as session:
+        release_stale_claims(session, now - timedelta(seconds=settings.sending_lease_seconds), now)
+        notice_ids = list(session.scalars(
+            select(Notice.id).where(Notice.status == NoticeStatus.PENDING,
+                                    Notice.created_at <= cutoff)
+            .order_by(Notice.id).limit(limit)))
+        delivery_ids = list(session.scalars(
+            select(Delivery.id).join(Notice)
+            .where(Delivery.status.in_(DUE_DELIVERY_STATES), Delivery.next_attempt_at <= cutoff,
+                   Notice.status != NoticeStatus.PENDING)
+            .order_by(Delivery.next_attempt_at).limit(limit)))
+    return DueWork(notice_ids, delivery_ids)

@@ -1,0 +1,112 @@
+"""Render notices: Jinja2 (sandboxed, HTML autoescaped) with Babel catalogs and formats.
+
+Templates live in ``templates/<kind>/{subject.txt, body.txt, body.html, body.md}``.
+One environment per locale holds its compiled templates and translations, so a render
+looks nothing up on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import Translations
+from jinja2 import FileSystemLoader, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+
+FORMATS = ("subject.txt", "body.txt", "body.html", "body.md")
+SUPPORTED_LOCALES = ("en", "de", "fr", "es", "ja")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    markdown: str
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class Formatter:
+    """Babel formatting bound to one client's locale and timezone; used by templates."""
+
+    def __init__(self, locale: str, timezone: str) -> None:
+        self.locale = locale
+        self.zone = ZoneInfo(timezone)
+
+    def money(self, amount: Any, currency: str) -> str:
+        # No quantization: a price of 101.2345 must not be shown as 101.23.
+        return str(format_currency(_decimal(amount), currency, locale=self.locale,
+                                   decimal_quantization=False))
+
+    def number(self, value: Any) -> str:
+        return str(format_decimal(_decimal(value), locale=self.locale, decimal_quantization=False))
+
+    def percent(self, value: Any) -> str:
+        return str(format_percent(_decimal(value), locale=self.locale))
+
+    def datetime(self, value: str | datetime) -> str:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        local = moment.astimezone(self.zone)
+        return f"{format_datetime(local, 'medium', tzinfo=self.zone, locale=self.locale)} {local.tzname()}"
+
+    def date(self, value: str | date) -> str:
+        day = date.fromisoformat(value) if isinstance(value, str) else value
+        return str(format_date(day, "medium", locale=self.locale))
+
+
+def normalise_locale(tag: str) -> str:
+    """Return a locale Babel knows (``en-US`` → ``en_US``), or raise ValueError."""
+    try:
+        return str(Locale.parse(tag.replace("-", "_")))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"unknown locale {tag!r}") from exc
+
+
+class Renderer:
+    """Render any notice kind in any locale; thread-safe, templates held in memory."""
+
+    def __init__(self, templates_dir: Path, locales_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        self.locales_dir = locales_dir
+        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._lock = threading.Lock()
+
+    def _environment(self, locale: str) -> SandboxedEnvironment:
+        env = self._envs.get(locale)
+        if env is not None:
+            return env
+        with self._lock:
+            env = self._envs.get(locale)
+            if env is None:
+                env = SandboxedEnvironment(
+                    loader=FileSystemLoader(self.templates_dir),
+                    autoescape=select_autoescape(["html"], default_for_string=False),
+                    extensions=["jinja2.ext.i18n"],
+                    trim_blocks=True,
+                    lstrip_blocks=True,
+                    keep_trailing_newline=True,
+                )
+                # A locale without a catalog (or a missing string) falls back to English.
+                translations = Translations.load(str(self.locales_dir), [locale, locale.split("_")[0]])
+                env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
+                self._envs[locale] = env
+        return env
+
+    def render(self, kind: str, context: dict[str, Any], locale: str, timezone: str) -> Rendered:
+        env = self._environment(locale)
+        values = dict(context, fmt=Formatter(locale, timezone), locale=locale)
+        out = [env.get_template(f"{kind}/{name}").render(values) for name in FORMATS]
+        return Rendered(subject=" ".join(out[0].split()), text=out[1], html=out[2],
+                        markdown=out[3])

@@ -1,0 +1,41 @@
+"""The long-lived parts one process needs: settings, database, vault, renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from notifier.config import Settings
+from notifier.db import Database
+from notifier.finality import BusinessCalendar
+from notifier.rendering import Renderer
+from notifier.secrets import Vault
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    vault: Vault
+    renderer: Renderer
+    calendar: BusinessCalendar
+    clock: Clock = field(default=system_clock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            vault=Vault(settings.secret_key),
+            renderer=Renderer(settings.templates_dir, settings.locales_dir),
+            calendar=BusinessCalendar(settings.holidays),
+        )

@@ -1,0 +1,106 @@
+"""Encryption at rest for channel URLs and secrets, hashing for API keys, and redaction.
+
+Apprise URLs carry credentials. They are stored with Fernet, shown only in Apprise's
+privacy form, and every text that may leave the process (logs, stored errors, API
+responses) goes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+
+from cryptography.fernet import Fernet
+
+
+class Vault:
+    """Encrypt and decrypt small secrets with the service's key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def seal(self, plain: str) -> bytes:
+        return self._fernet.encrypt(plain.encode())
+
+    def open(self, sealed: bytes) -> str:
+        return self._fernet.decrypt(sealed).decode()
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are long random tokens, so one SHA-256 round is enough (no dictionary to guard).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "ntf_" + secrets.token_urlsafe(32)
+
+
+def new_webhook_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+# userinfo in any scheme://user:pass@host, and the usual secret-bearing tokens.
+_PATTERNS = [
+    re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@'\"]*@"),
+    re.compile(r"whsec_[A-Za-z0-9+/=_-]+"),
+    re.compile(r"ntf_[A-Za-z0-9_-]{8,}"),
+    re.compile(r"(?i)(?P<keep>bearer\s+)\S+"),
+    re.compile(r"(?i)(?P<keep>(?:password|pass|secret|token|apikey|api_key|key)=)[^&\s'\"]+"),
+]
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+
+def remember_secret(value: str | None) -> None:
+    """Register a secret so :func:`redact` removes it wherever it shows up."""
+    if value and len(value) >= 6:
+        with _known_lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove credentials and every registered secret from ``text``."""
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, "[redacted]")
+    for pattern in _PATTERNS:
+        text = pattern.sub(
+            lambda m: (m.groupdict().get("keep") or "") + "[redacted]"
+            + ("@" if m.group(0).endswith("@") else ""),
+            text,
+        )
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite every log record so no secret reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not drop the record
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every handler of the root logger and to new ones."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -1,0 +1,68 @@
+"""What support sees of a notice: its content, deliveries and every attempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from notifier.models import AuditEntry, Delivery, Notice
+from notifier.runtime import Runtime
+
+
+def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
+    with runtime.db.session() as session:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            return None
+        delivery_ids = [d.id for d in notice.deliveries]
+        timeline = session.scalars(
+            select(AuditEntry).where(
+                ((AuditEntry.subject_type == "notice") & (AuditEntry.subject_id == notice.id))
+                | ((AuditEntry.subject_type == "delivery")
+                   & AuditEntry.subject_id.in_(delivery_ids or [-1])))
+            .order_by(AuditEntry.at, AuditEntry.id)).all()
+        return {
+            "id": notice.id,
+            "kind": notice.kind,
+            "variant": notice.variant,
+            "status": notice.status,
+            "client_id": notice.client_id,
+            "trade_id": notice.trade_id,
+            "batch_id": notice.batch_id,
+            "event_id": notice.event.event_id if notice.event else None,
+            "supersedes_id": notice.supersedes_id,
+            "locale": notice.locale,
+            "timezone": notice.timezone,
+            "subject": notice.subject,
+            "created_at": notice.created_at.isoformat(),
+            "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
+            "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
+            "deliveries": [_delivery_view(d) for d in notice.deliveries],
+            "timeline": [
+                {"at": e.at.isoformat(), "subject": f"{e.subject_type}:{e.subject_id}",
+                 "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
+                 "reason": e.reason}
+                for e in timeline
+            ],
+        }
+
+
+def _delivery_view(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "channel": delivery.target,
+        "channel_url": delivery.channel.url_display if delivery.channel else None,
+        "status": delivery.status,
+        "attempt_count": delivery.attempt_count,
+        "max_attempts": delivery.max_attempts,
+        "next_attempt_at": delivery.next_attempt_at.isoformat(),
+        "webhook_id": delivery.message_id,
+        "last_error": delivery.last_error,
+        "attempts": [
+            {"number": a.number, "started_at": a.started_at.isoformat(),
+             "finished_at": a.finished_at.isoformat(), "duration_ms": a.duration_ms,
+             "outcome": a.outcome, "error": a.error}
+            for a in delivery.attempts
+        ],
+    }

@@ -1,0 +1,6 @@
+"""The target of ``celery -A notifier.worker``: the app, inside Flask's context."""
+
+from notifier import create_app
+
+flask_app = create_app()
+celery = flask_app.extensions["celery"]
