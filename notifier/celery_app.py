@@ -19,8 +19,12 @@ def _broker_options(settings: Settings) -> dict[str, Any]:
         processed = settings.broker_dir / "processed"
         queue.mkdir(parents=True, exist_ok=True)
         processed.mkdir(parents=True, exist_ok=True)
-        return {"data_folder_in": str(queue), "data_folder_out": str(queue),
-                "processed_folder": str(processed), "store_processed": False}
+        return {
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "processed_folder": str(processed),
+            "store_processed": False,
+        }
     return {"visibility_timeout": 3600}
 
 
@@ -46,10 +50,14 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
         accept_content=["json"],
         timezone="UTC",
         beat_schedule={
-            "relay": {"task": "notifier.tasks.relay",
-                      "schedule": timedelta(seconds=settings.relay_interval_seconds)},
-            "deadlines": {"task": "notifier.tasks.check_deadlines",
-                          "schedule": timedelta(seconds=settings.deadline_check_seconds)},
+            "relay": {
+                "task": "notifier.tasks.relay",
+                "schedule": timedelta(seconds=settings.relay_interval_seconds),
+            },
+            "deadlines": {
+                "task": "notifier.tasks.check_deadlines",
+                "schedule": timedelta(seconds=settings.deadline_check_seconds),
+            },
         },
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
         include=["notifier.tasks"],

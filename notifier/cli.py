@@ -78,14 +78,20 @@ def run() -> None:
     database.upgrade()
     database.dispose()
     os.chdir(PROJECT_ROOT)
-    os.execvp(sys.executable, [sys.executable, "-m", "honcho", "start", "-f",
-                               str(Path(PROJECT_ROOT) / "Procfile")])
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "honcho", "start", "-f", str(Path(PROJECT_ROOT) / "Procfile")],
+    )
 
 
 @main.command("replay")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report here instead of standard output.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report here instead of standard output.",
+)
 def replay(log_file: Path, out: Path | None) -> None:
     """Feed an event log through the intake with a fixed clock; print a stable report."""
     from notifier.replay import replay_file

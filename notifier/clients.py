@@ -12,7 +12,9 @@ from notifier.runtime import Runtime
 from notifier.secrets import remember_secret
 
 
-def upsert_client(runtime: Runtime, client_id: str, data: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+def upsert_client(
+    runtime: Runtime, client_id: str, data: dict[str, Any]
+) -> tuple[bool, dict[str, Any]]:
     """Create or replace a client; return (created, its public view)."""
     with runtime.db.session() as session:
         client = session.get(Client, client_id)
@@ -28,8 +30,9 @@ def upsert_client(runtime: Runtime, client_id: str, data: dict[str, Any]) -> tup
         return created, client_view(client)
 
 
-def _replace_channels(session: Session, runtime: Runtime, client: Client,
-                      wanted: list[dict[str, Any]]) -> None:
+def _replace_channels(
+    session: Session, runtime: Runtime, client: Client, wanted: list[dict[str, Any]]
+) -> None:
     existing = {c.name: c for c in client.channels}
     for spec in wanted:
         remember_secret(spec["url"])
@@ -58,9 +61,15 @@ def client_view(client: Client) -> dict[str, Any]:
         "timezone": client.timezone,
         "regime": client.regime,
         "channels": [
-            {"name": c.name, "kind": c.kind, "url": c.url_display, "priority": c.priority,
-             "has_secret": c.secret_encrypted is not None}
-            for c in sorted(client.channels, key=lambda c: (c.priority, c.name)) if c.active
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "url": c.url_display,
+                "priority": c.priority,
+                "has_secret": c.secret_encrypted is not None,
+            }
+            for c in sorted(client.channels, key=lambda c: (c.priority, c.name))
+            if c.active
         ],
         "updated_at": client.updated_at.isoformat(),
     }

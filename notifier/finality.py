@@ -47,8 +47,13 @@ def cycle_label(executed_at: datetime, final_at: datetime, calendar: BusinessCal
     return f"T+{text}"
 
 
-def confirmation_deadline(regime: str, executed_at: datetime, settlement_date: date,
-                          calendar: BusinessCalendar, market_tz: str = "UTC") -> datetime:
+def confirmation_deadline(
+    regime: str,
+    executed_at: datetime,
+    settlement_date: date,
+    calendar: BusinessCalendar,
+    market_tz: str = "UTC",
+) -> datetime:
     """Return when a confirmation must have reached the client.
 
     US (SEC 10b-10): by the end of the settlement date. EU (MiFID II Art. 59(4)): by the

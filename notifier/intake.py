@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -39,7 +39,9 @@ def body_hash(canonical: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def accept_event(runtime: Runtime, canonical: dict[str, Any], actor: str = "producer") -> IntakeResult:
+def accept_event(
+    runtime: Runtime, canonical: dict[str, Any], actor: str = "producer"
+) -> IntakeResult:
     """Store ``canonical`` once; a repeat returns the original answer."""
     digest = body_hash(canonical)
     last_error: IntegrityError | None = None
@@ -62,16 +64,23 @@ def accept_event(runtime: Runtime, canonical: dict[str, Any], actor: str = "prod
     raise last_error
 
 
-def _store(session: Session, runtime: Runtime, canonical: dict[str, Any], digest: str,
-           actor: str) -> IntakeResult:
+def _store(
+    session: Session, runtime: Runtime, canonical: dict[str, Any], digest: str, actor: str
+) -> IntakeResult:
     trade = canonical.get("trade") or {}
     batch = canonical.get("batch") or (canonical.get("finality") or {}).get("l2") or {}
     event = FinalityEvent(
-        event_id=canonical["event_id"], type=canonical["type"], status="accepted",
-        body=canonical, body_hash=digest, trade_id=trade.get("trade_id"),
-        client_id=trade.get("client_id"), batch_id=batch.get("batch_id"),
+        event_id=canonical["event_id"],
+        type=canonical["type"],
+        status="accepted",
+        body=canonical,
+        body_hash=digest,
+        trade_id=trade.get("trade_id"),
+        client_id=trade.get("client_id"),
+        batch_id=batch.get("batch_id"),
         sequence=canonical.get("sequence"),
-        occurred_at=datetime.fromisoformat(canonical["occurred_at"]), received_at=runtime.clock(),
+        occurred_at=datetime.fromisoformat(canonical["occurred_at"]),
+        received_at=runtime.clock(),
     )
     session.add(event)
     session.flush()
@@ -80,8 +89,17 @@ def _store(session: Session, runtime: Runtime, canonical: dict[str, Any], digest
     notices = [n for plan in decision.plans if (n := _materialise(session, runtime, event, plan))]
     session.flush()
     for notice in notices:
-        audit(session, "notice", notice.id, "created", None, notice.status, actor,
-              f"event {event.event_id}", at=runtime.clock())
+        audit(
+            session,
+            "notice",
+            notice.id,
+            "created",
+            None,
+            notice.status,
+            actor,
+            f"event {event.event_id}",
+            at=runtime.clock(),
+        )
     response = {
         "event_id": event.event_id,
         "status": event.status,
@@ -98,38 +116,59 @@ def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
         return None
     state = session.get(TradeState, event.trade_id)
     if state is None:
-        session.add(TradeState(trade_id=event.trade_id, last_sequence=event.sequence,
-                               last_event_pk=event.id))
+        session.add(
+            TradeState(
+                trade_id=event.trade_id, last_sequence=event.sequence, last_event_pk=event.id
+            )
+        )
         session.flush()
         return None
     if event.sequence is not None and state.last_sequence is not None:
         if event.sequence < state.last_sequence:
-            return Decision(status="stale", reason=(
-                f"sequence {event.sequence} is older than {state.last_sequence}, already applied"))
+            return Decision(
+                status="stale",
+                reason=(
+                    f"sequence {event.sequence} is older than {state.last_sequence}, already applied"
+                ),
+            )
     if event.sequence is not None:
         state.last_sequence = max(event.sequence, state.last_sequence or 0)
     state.last_event_pk = event.id
     return None
 
 
-def _materialise(session: Session, runtime: Runtime, event: FinalityEvent | None,
-                 plan: NoticePlan) -> Notice | None:
+def _materialise(
+    session: Session, runtime: Runtime, event: FinalityEvent | None, plan: NoticePlan
+) -> Notice | None:
     """Write one planned notice and its deliveries, unless it was already sent."""
     if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
         return None
     client = session.get(Client, plan.client_id)
     notice = Notice(
-        event_pk=event.id if event else None, client_id=plan.client_id, trade_id=plan.trade_id,
-        batch_id=plan.batch_id, kind=plan.kind, variant=plan.variant, dedup_key=plan.dedup_key,
-        context=plan.context, locale=client.locale if client else "en",
-        timezone=client.timezone if client else "UTC", supersedes_id=plan.supersedes_id,
-        deadline_at=plan.deadline_at, created_at=runtime.clock(),
+        event_pk=event.id if event else None,
+        client_id=plan.client_id,
+        trade_id=plan.trade_id,
+        batch_id=plan.batch_id,
+        kind=plan.kind,
+        variant=plan.variant,
+        dedup_key=plan.dedup_key,
+        context=plan.context,
+        locale=client.locale if client else "en",
+        timezone=client.timezone if client else "UTC",
+        supersedes_id=plan.supersedes_id,
+        deadline_at=plan.deadline_at,
+        created_at=runtime.clock(),
     )
     session.add(notice)
-    channels = session.scalars(
-        select(Channel).where(Channel.client_id == plan.client_id, Channel.active.is_(True))
-        .order_by(Channel.priority, Channel.id)
-    ).all() if client else []
+    channels = (
+        session.scalars(
+            select(Channel)
+            .where(Channel.client_id == plan.client_id, Channel.active.is_(True))
+            .order_by(Channel.priority, Channel.id)
+        ).all()
+        if client
+        else []
+    )
     for channel in channels:
         notice.deliveries.append(new_delivery(runtime, channel_id=channel.id, target=channel.name))
     return notice
@@ -137,7 +176,10 @@ def _materialise(session: Session, runtime: Runtime, event: FinalityEvent | None
 
 def new_delivery(runtime: Runtime, *, channel_id: int | None, target: str) -> Delivery:
     return Delivery(
-        channel_id=channel_id, target=target, max_attempts=runtime.settings.delivery_max_attempts,
-        next_attempt_at=runtime.clock(), message_id="msg_" + secrets.token_hex(12),
+        channel_id=channel_id,
+        target=target,
+        max_attempts=runtime.settings.delivery_max_attempts,
+        next_attempt_at=runtime.clock(),
+        message_id="msg_" + secrets.token_hex(12),
         created_at=runtime.clock(),
     )

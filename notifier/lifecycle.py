@@ -63,8 +63,9 @@ def finality_view(body: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     return finality
 
 
-def confirmation_context(body: dict[str, Any], client: Client, runtime: Runtime,
-                         event: FinalityEvent) -> dict[str, Any]:
+def confirmation_context(
+    body: dict[str, Any], client: Client, runtime: Runtime, event: FinalityEvent
+) -> dict[str, Any]:
     return {
         "firm": _firm(runtime),
         "client": _client_view(client),
@@ -75,22 +76,41 @@ def confirmation_context(body: dict[str, Any], client: Client, runtime: Runtime,
     }
 
 
-def _trade_finality(session: Session, runtime: Runtime, event: FinalityEvent,
-                    body: dict[str, Any], client: Client) -> Decision:
+def _trade_finality(
+    session: Session, runtime: Runtime, event: FinalityEvent, body: dict[str, Any], client: Client
+) -> Decision:
     finality = body["finality"]
     trade_id = body["trade"]["trade_id"]
     layer, status = finality["layer"], finality["status"]
     context = confirmation_context(body, client, runtime, event)
     if layer == "L1" and status == "final":
-        return Decision(plans=[NoticePlan(
-            kind="confirmation_l1", variant="final", client_id=client.id, trade_id=trade_id,
-            dedup_key=f"confirmation_l1:final:{trade_id}", context=context)])
+        return Decision(
+            plans=[
+                NoticePlan(
+                    kind="confirmation_l1",
+                    variant="final",
+                    client_id=client.id,
+                    trade_id=trade_id,
+                    dedup_key=f"confirmation_l1:final:{trade_id}",
+                    context=context,
+                )
+            ]
+        )
     if layer == "L2" and status in {"provisional", "final"}:
         batch_id = finality["l2"]["batch_id"]
-        return Decision(plans=[NoticePlan(
-            kind="confirmation_l2", variant=status, client_id=client.id, trade_id=trade_id,
-            batch_id=batch_id, dedup_key=f"confirmation_l2:{status}:{trade_id}",
-            context=context)])
+        return Decision(
+            plans=[
+                NoticePlan(
+                    kind="confirmation_l2",
+                    variant=status,
+                    client_id=client.id,
+                    trade_id=trade_id,
+                    batch_id=batch_id,
+                    dedup_key=f"confirmation_l2:{status}:{trade_id}",
+                    context=context,
+                )
+            ]
+        )
     return Decision(status="stored", reason=f"{layer} {status}: recorded, nothing to send")
 
 
@@ -102,15 +122,17 @@ TRADE_RULES: dict[str, Handler] = {
 }
 
 
-def plan_event(session: Session, runtime: Runtime, event: FinalityEvent,
-               body: dict[str, Any]) -> Decision:
+def plan_event(
+    session: Session, runtime: Runtime, event: FinalityEvent, body: dict[str, Any]
+) -> Decision:
     """Decide what ``event`` sends."""
     trade = body.get("trade")
     if trade is not None:
         client = session.scalar(select(Client).where(Client.id == trade["client_id"]))
         if client is None:
-            return Decision(status="unknown_client",
-                            reason=f"client {trade['client_id']} is not registered")
+            return Decision(
+                status="unknown_client", reason=f"client {trade['client_id']} is not registered"
+            )
         rule = TRADE_RULES.get(event.type)
         if rule is None:
             return Decision(status="stored", reason=f"{event.type}: recorded, nothing to send")

@@ -38,8 +38,9 @@ def render_notice(runtime: Runtime, notice_id: int) -> bool:
             return False
         if notice.status != NoticeStatus.PENDING:
             return notice.status != NoticeStatus.SUPERSEDED
-        rendered = runtime.renderer.render(notice.kind, notice.context, notice.locale,
-                                           notice.timezone)
+        rendered = runtime.renderer.render(
+            notice.kind, notice.context, notice.locale, notice.timezone
+        )
         notice.subject, notice.body_text = rendered.subject, rendered.text
         notice.body_html, notice.body_md = rendered.html, rendered.markdown
         now = runtime.clock()
@@ -53,10 +54,13 @@ def process_notice(runtime: Runtime, notice_id: int) -> list[Retry]:
     if not render_notice(runtime, notice_id):
         return []
     with runtime.db.session() as session:
-        due = list(session.scalars(
-            select(Delivery.id).where(Delivery.notice_id == notice_id,
-                                      Delivery.status.in_(DUE_DELIVERY_STATES))
-            .order_by(Delivery.id)))
+        due = list(
+            session.scalars(
+                select(Delivery.id)
+                .where(Delivery.notice_id == notice_id, Delivery.status.in_(DUE_DELIVERY_STATES))
+                .order_by(Delivery.id)
+            )
+        )
         if not due:
             notice = session.get(Notice, notice_id)
             if notice is not None:
@@ -87,16 +91,23 @@ def _message(runtime: Runtime, notice: Notice, delivery: Delivery) -> channels.M
             "html": notice.body_html,
         },
     }
-    return channels.Message(subject=notice.subject or "", text=notice.body_text or "",
-                            html=notice.body_html or "", markdown=notice.body_md or "",
-                            payload=payload)
+    return channels.Message(
+        subject=notice.subject or "",
+        text=notice.body_text or "",
+        html=notice.body_html or "",
+        markdown=notice.body_md or "",
+        payload=payload,
+    )
 
 
 def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
     """Return the channel's URL and secret, decrypted only for this send."""
     if delivery.channel is not None:
-        secret = (runtime.vault.open(delivery.channel.secret_encrypted)
-                  if delivery.channel.secret_encrypted else None)
+        secret = (
+            runtime.vault.open(delivery.channel.secret_encrypted)
+            if delivery.channel.secret_encrypted
+            else None
+        )
         url = runtime.vault.open(delivery.channel.url_encrypted)
         remember_secret(url)
         remember_secret(secret)
@@ -123,14 +134,18 @@ def deliver(runtime: Runtime, delivery_id: int) -> float | None:
             url, secret = "", None
         message_id = delivery.message_id
     # The send runs outside any transaction: a slow receiver holds no database lock.
-    outcome = channels.send(url, message, secret=secret, message_id=message_id,
-                            timeout=runtime.settings.delivery_timeout_seconds)
+    outcome = channels.send(
+        url,
+        message,
+        secret=secret,
+        message_id=message_id,
+        timeout=runtime.settings.delivery_timeout_seconds,
+    )
     now = runtime.clock()
     with runtime.db.session() as session:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
-        delay = record_attempt(session, runtime.settings, delivery, outcome, now,
-                               permanent=not url)
+        delay = record_attempt(session, runtime.settings, delivery, outcome, now, permanent=not url)
         session.flush()
         settle_notice(session, delivery.notice, now)
     return delay

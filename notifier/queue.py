@@ -19,8 +19,9 @@ def _send(name: str, args: list[int], countdown: float | None = None) -> bool:
     try:
         celery.send_task(name, args=args, countdown=countdown, retry=False)
     except Exception as exc:  # any broker error: the relay picks the work up later
-        log.warning("broker unavailable, %s(%s) left for the relay: %s", name, args,
-                    type(exc).__name__)
+        log.warning(
+            "broker unavailable, %s(%s) left for the relay: %s", name, args, type(exc).__name__
+        )
         return False
     return True
 

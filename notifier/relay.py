@@ -26,13 +26,25 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
     cutoff = now - timedelta(seconds=settings.relay_grace_seconds)
     with runtime.db.session() as session:
         release_stale_claims(session, now - timedelta(seconds=settings.sending_lease_seconds), now)
-        notice_ids = list(session.scalars(
-            select(Notice.id).where(Notice.status == NoticeStatus.PENDING,
-                                    Notice.created_at <= cutoff)
-            .order_by(Notice.id).limit(limit)))
-        delivery_ids = list(session.scalars(
-            select(Delivery.id).join(Notice)
-            .where(Delivery.status.in_(DUE_DELIVERY_STATES), Delivery.next_attempt_at <= cutoff,
-                   Notice.status != NoticeStatus.PENDING)
-            .order_by(Delivery.next_attempt_at).limit(limit)))
+        notice_ids = list(
+            session.scalars(
+                select(Notice.id)
+                .where(Notice.status == NoticeStatus.PENDING, Notice.created_at <= cutoff)
+                .order_by(Notice.id)
+                .limit(limit)
+            )
+        )
+        delivery_ids = list(
+            session.scalars(
+                select(Delivery.id)
+                .join(Notice)
+                .where(
+                    Delivery.status.in_(DUE_DELIVERY_STATES),
+                    Delivery.next_attempt_at <= cutoff,
+                    Notice.status != NoticeStatus.PENDING,
+                )
+                .order_by(Delivery.next_attempt_at)
+                .limit(limit)
+            )
+        )
     return DueWork(notice_ids, delivery_ids)

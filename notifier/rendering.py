@@ -47,8 +47,11 @@ class Formatter:
 
     def money(self, amount: Any, currency: str) -> str:
         # No quantization: a price of 101.2345 must not be shown as 101.23.
-        return str(format_currency(_decimal(amount), currency, locale=self.locale,
-                                   decimal_quantization=False))
+        return str(
+            format_currency(
+                _decimal(amount), currency, locale=self.locale, decimal_quantization=False
+            )
+        )
 
     def number(self, value: Any) -> str:
         return str(format_decimal(_decimal(value), locale=self.locale, decimal_quantization=False))
@@ -99,7 +102,9 @@ class Renderer:
                     keep_trailing_newline=True,
                 )
                 # A locale without a catalog (or a missing string) falls back to English.
-                translations = Translations.load(str(self.locales_dir), [locale, locale.split("_")[0]])
+                translations = Translations.load(
+                    str(self.locales_dir), [locale, locale.split("_")[0]]
+                )
                 env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
                 self._envs[locale] = env
         return env
@@ -108,5 +113,4 @@ class Renderer:
         env = self._environment(locale)
         values = dict(context, fmt=Formatter(locale, timezone), locale=locale)
         out = [env.get_template(f"{kind}/{name}").render(values) for name in FORMATS]
-        return Rendered(subject=" ".join(out[0].split()), text=out[1], html=out[2],
-                        markdown=out[3])
+        return Rendered(subject=" ".join(out[0].split()), text=out[1], html=out[2], markdown=out[3])

@@ -73,8 +73,11 @@ def redact(text: str) -> str:
             text = text.replace(value, "[redacted]")
     for pattern in _PATTERNS:
         text = pattern.sub(
-            lambda m: (m.groupdict().get("keep") or "") + "[redacted]"
-            + ("@" if m.group(0).endswith("@") else ""),
+            lambda m: (
+                (m.groupdict().get("keep") or "")
+                + "[redacted]"
+                + ("@" if m.group(0).endswith("@") else "")
+            ),
             text,
         )
     return text
@@ -100,7 +103,9 @@ def install_log_redaction() -> None:
     """Attach the redacting filter to every handler of the root logger and to new ones."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

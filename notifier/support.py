@@ -17,11 +17,16 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             return None
         delivery_ids = [d.id for d in notice.deliveries]
         timeline = session.scalars(
-            select(AuditEntry).where(
+            select(AuditEntry)
+            .where(
                 ((AuditEntry.subject_type == "notice") & (AuditEntry.subject_id == notice.id))
-                | ((AuditEntry.subject_type == "delivery")
-                   & AuditEntry.subject_id.in_(delivery_ids or [-1])))
-            .order_by(AuditEntry.at, AuditEntry.id)).all()
+                | (
+                    (AuditEntry.subject_type == "delivery")
+                    & AuditEntry.subject_id.in_(delivery_ids or [-1])
+                )
+            )
+            .order_by(AuditEntry.at, AuditEntry.id)
+        ).all()
         return {
             "id": notice.id,
             "kind": notice.kind,
@@ -40,9 +45,15 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
             "deliveries": [_delivery_view(d) for d in notice.deliveries],
             "timeline": [
-                {"at": e.at.isoformat(), "subject": f"{e.subject_type}:{e.subject_id}",
-                 "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
-                 "reason": e.reason}
+                {
+                    "at": e.at.isoformat(),
+                    "subject": f"{e.subject_type}:{e.subject_id}",
+                    "action": e.action,
+                    "from": e.from_state,
+                    "to": e.to_state,
+                    "actor": e.actor,
+                    "reason": e.reason,
+                }
                 for e in timeline
             ],
         }
@@ -60,9 +71,14 @@ def _delivery_view(delivery: Delivery) -> dict[str, Any]:
         "webhook_id": delivery.message_id,
         "last_error": delivery.last_error,
         "attempts": [
-            {"number": a.number, "started_at": a.started_at.isoformat(),
-             "finished_at": a.finished_at.isoformat(), "duration_ms": a.duration_ms,
-             "outcome": a.outcome, "error": a.error}
+            {
+                "number": a.number,
+                "started_at": a.started_at.isoformat(),
+                "finished_at": a.finished_at.isoformat(),
+                "duration_ms": a.duration_ms,
+                "outcome": a.outcome,
+                "error": a.error,
+            }
             for a in delivery.attempts
         ],
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from notifier import pipeline, relay as relay_service
+from notifier import pipeline
+from notifier import relay as relay_service
 from notifier.queue import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
 

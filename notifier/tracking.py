@@ -23,16 +23,41 @@ from notifier.states import (
 WORKER = "worker"
 
 
-def audit(session: Session, subject_type: str, subject_id: int, action: str,
-          from_state: str | None, to_state: str | None, actor: str, reason: str | None = None,
-          *, at: datetime) -> None:
-    session.add(AuditEntry(subject_type=subject_type, subject_id=subject_id, action=action,
-                           from_state=from_state, to_state=to_state, actor=actor, reason=reason,
-                           at=at))
+def audit(
+    session: Session,
+    subject_type: str,
+    subject_id: int,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    actor: str,
+    reason: str | None = None,
+    *,
+    at: datetime,
+) -> None:
+    session.add(
+        AuditEntry(
+            subject_type=subject_type,
+            subject_id=subject_id,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason,
+            at=at,
+        )
+    )
 
 
-def move_notice(session: Session, notice: Notice, target: NoticeStatus, actor: str,
-                reason: str | None = None, *, at: datetime) -> None:
+def move_notice(
+    session: Session,
+    notice: Notice,
+    target: NoticeStatus,
+    actor: str,
+    reason: str | None = None,
+    *,
+    at: datetime,
+) -> None:
     if notice.status == target:
         return
     check_notice_transition(notice.status, target)
@@ -40,11 +65,17 @@ def move_notice(session: Session, notice: Notice, target: NoticeStatus, actor: s
     notice.status = target
 
 
-def move_delivery(session: Session, delivery: Delivery, target: DeliveryStatus, actor: str,
-                  reason: str | None = None, *, at: datetime) -> None:
+def move_delivery(
+    session: Session,
+    delivery: Delivery,
+    target: DeliveryStatus,
+    actor: str,
+    reason: str | None = None,
+    *,
+    at: datetime,
+) -> None:
     check_delivery_transition(delivery.status, target)
-    audit(session, "delivery", delivery.id, "status", delivery.status, target, actor, reason,
-          at=at)
+    audit(session, "delivery", delivery.id, "status", delivery.status, target, actor, reason, at=at)
     delivery.status = target
 
 
@@ -52,16 +83,21 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     """Take a due delivery for sending; False if another worker has it or it is not due."""
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(DUE_DELIVERY_STATES),
-               Delivery.next_attempt_at <= now)
-        .values(status=DeliveryStatus.SENDING, claimed_at=now,
-                attempt_count=Delivery.attempt_count + 1)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status.in_(DUE_DELIVERY_STATES),
+            Delivery.next_attempt_at <= now,
+        )
+        .values(
+            status=DeliveryStatus.SENDING, claimed_at=now, attempt_count=Delivery.attempt_count + 1
+        )
         .execution_options(synchronize_session=False)
     )
     claimed = bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
     if claimed:
-        audit(session, "delivery", delivery_id, "status", None, DeliveryStatus.SENDING, WORKER,
-              at=now)
+        audit(
+            session, "delivery", delivery_id, "status", None, DeliveryStatus.SENDING, WORKER, at=now
+        )
     return claimed
 
 
@@ -71,14 +107,27 @@ def backoff(settings: Settings, attempt: int) -> float:
     return ceiling * (0.5 + random.random() / 2)
 
 
-def record_attempt(session: Session, settings: Settings, delivery: Delivery, outcome: Outcome,
-                   now: datetime, *, permanent: bool = False) -> float | None:
+def record_attempt(
+    session: Session,
+    settings: Settings,
+    delivery: Delivery,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    permanent: bool = False,
+) -> float | None:
     """Store the attempt and move the delivery on; return the retry delay, if any."""
-    session.add(DeliveryAttempt(
-        delivery_id=delivery.id, number=delivery.attempt_count, started_at=outcome.started_at,
-        finished_at=outcome.finished_at, duration_ms=outcome.duration_ms, outcome=outcome.status,
-        error=outcome.error,
-    ))
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=delivery.attempt_count,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            duration_ms=outcome.duration_ms,
+            outcome=outcome.status,
+            error=outcome.error,
+        )
+    )
     delivery.last_error = outcome.error
     delivery.claimed_at = None
     if outcome.ok:
@@ -98,8 +147,12 @@ def settle_notice(session: Session, notice: Notice, now: datetime) -> None:
     """Derive the notice's status from its deliveries once none is in flight."""
     statuses = list(session.scalars(select(Delivery.status).where(Delivery.notice_id == notice.id)))
     settled = notice_status_from_deliveries(statuses)
-    if settled is None or notice.status in {NoticeStatus.SUPERSEDED, NoticeStatus.ACKNOWLEDGED,
-                                            NoticeStatus.DISPUTED, NoticeStatus.PENDING}:
+    if settled is None or notice.status in {
+        NoticeStatus.SUPERSEDED,
+        NoticeStatus.ACKNOWLEDGED,
+        NoticeStatus.DISPUTED,
+        NoticeStatus.PENDING,
+    }:
         return
     if notice.status == NoticeStatus.RENDERED:
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
@@ -109,17 +162,30 @@ def settle_notice(session: Session, notice: Notice, now: datetime) -> None:
 def release_stale_claims(session: Session, lease_expired_before: datetime, now: datetime) -> int:
     """Hand deliveries left in ``sending`` by a dead worker back as retrying."""
     stuck = session.scalars(
-        select(Delivery).where(Delivery.status == DeliveryStatus.SENDING,
-                               Delivery.claimed_at < lease_expired_before)
+        select(Delivery).where(
+            Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < lease_expired_before
+        )
     ).all()
     for delivery in stuck:
         # The attempt may or may not have reached the receiver; webhook-id lets it dedupe.
         if delivery.attempt_count >= delivery.max_attempts:
-            move_delivery(session, delivery, DeliveryStatus.FAILED, "relay",
-                          "worker lost during the last attempt", at=now)
+            move_delivery(
+                session,
+                delivery,
+                DeliveryStatus.FAILED,
+                "relay",
+                "worker lost during the last attempt",
+                at=now,
+            )
         else:
-            move_delivery(session, delivery, DeliveryStatus.RETRYING, "relay",
-                          "worker lost during the attempt", at=now)
+            move_delivery(
+                session,
+                delivery,
+                DeliveryStatus.RETRYING,
+                "relay",
+                "worker lost during the attempt",
+                at=now,
+            )
             delivery.next_attempt_at = now
         delivery.claimed_at = None
     return len(stuck)

@@ -42,8 +42,11 @@ def require_role(*roles: str) -> Callable[[F], F]:
             if role is None:
                 raise ApiError(401, "unauthorized", "The API key is not valid.")
             if role != "admin" and role not in roles:
-                raise ApiError(403, "forbidden",
-                               f"This call needs the role {' or '.join(roles)}; the key has {role}.")
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"This call needs the role {' or '.join(roles)}; the key has {role}.",
+                )
             g.actor = f"{role}-key"
             return view(*args, **kwargs)
 

@@ -19,8 +19,12 @@ class ChannelSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Use 1-64 of a-z, 0-9, _ and -."))
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Use 1-64 of a-z, 0-9, _ and -."
+        ),
+    )
     url = fields.String(required=True, load_only=True, validate=validate.Length(max=2000))
     priority = fields.Integer(load_default=0, strict=True, validate=validate.Range(0, 100))
     secret = fields.String(load_only=True, validate=validate.Length(max=200))
@@ -38,8 +42,10 @@ class ChannelSchema(Schema):
         secret = data.get("secret")
         if secret is not None:
             try:
-                ok = secret.startswith("whsec_") and len(
-                    base64.b64decode(secret.removeprefix("whsec_"), validate=True)) >= 16
+                ok = (
+                    secret.startswith("whsec_")
+                    and len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) >= 16
+                )
             except (binascii.Error, ValueError):
                 ok = False
             if not ok:
@@ -56,8 +62,9 @@ class ClientSchema(Schema):
     locale = fields.String(load_default="en")
     timezone = fields.String(load_default="UTC")
     regime = fields.String(load_default="US", validate=validate.OneOf(("US", "EU")))
-    channels = fields.List(fields.Nested(ChannelSchema), load_default=list,
-                           validate=validate.Length(max=20))
+    channels = fields.List(
+        fields.Nested(ChannelSchema), load_default=list, validate=validate.Length(max=20)
+    )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:

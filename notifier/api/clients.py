@@ -18,8 +18,12 @@ _schema = ClientSchema()
 def put_client(client_id: str) -> tuple[Response, int]:
     """Create or replace a client and its channels."""
     if not 1 <= len(client_id) <= 128:
-        raise ApiError(422, "validation_error", "Invalid client id.",
-                       {"client_id": ["Must be 1-128 characters."]})
+        raise ApiError(
+            422,
+            "validation_error",
+            "Invalid client id.",
+            {"client_id": ["Must be 1-128 characters."]},
+        )
     data = load(_schema, read_json())
     created, view = upsert_client(current_app.extensions["notifier"], client_id, data)
     return jsonify(view), 201 if created else 200

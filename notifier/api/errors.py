@@ -17,14 +17,16 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error the client can act on."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
 
 
-def error_response(status: int, code: str, message: str,
-                   fields: dict[str, list[str]] | None = None) -> tuple[Response, int]:
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
 
 
@@ -35,8 +37,11 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            name = prefix if key == "_schema" and prefix else (
-                f"{prefix}.{key}" if prefix else str(key))
+            name = (
+                prefix
+                if key == "_schema" and prefix
+                else (f"{prefix}.{key}" if prefix else str(key))
+            )
             for field, problems in flatten(value, name).items():
                 out.setdefault(field, []).extend(problems)
     elif isinstance(messages, list):
@@ -70,8 +75,9 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
-        raise ApiError(422, "validation_error", "The request has invalid fields.",
-                       flatten(exc.messages)) from None
+        raise ApiError(
+            422, "validation_error", "The request has invalid fields.", flatten(exc.messages)
+        ) from None
     return loaded
 
 
@@ -92,5 +98,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error",
-                              "Something went wrong on our side; nothing you sent was lost.")
+        return error_response(
+            500, "internal_error", "Something went wrong on our side; nothing you sent was lost."
+        )

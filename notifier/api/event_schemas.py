@@ -43,17 +43,20 @@ class DecimalString(fields.Field[decimal.Decimal]):
     """
 
     default_error_messages = {  # noqa: RUF012  # marshmallow reads this class attribute
-        "invalid": "Not a valid decimal: give a string such as \"1234.56\".",
+        "invalid": 'Not a valid decimal: give a string such as "1234.56".',
         "range": "Must be {rule}.",
     }
 
-    def __init__(self, *, minimum: decimal.Decimal | None = None, positive: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, minimum: decimal.Decimal | None = None, positive: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.minimum = minimum
         self.positive = positive
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> decimal.Decimal:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> decimal.Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int | decimal.Decimal):
             raise self.make_error("invalid")
         text = str(value)
@@ -97,10 +100,12 @@ class _Strict(Schema):
 class InstrumentSchema(_Strict):
     symbol = _text(32, required=True)
     name = _text(200, required=True)
-    isin = fields.String(validate=validate.Regexp(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$",
-                                                  error="Not a valid ISIN."))
-    cusip = fields.String(validate=validate.Regexp(r"^[A-Z0-9]{8}[0-9]$",
-                                                   error="Not a valid CUSIP."))
+    isin = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$", error="Not a valid ISIN.")
+    )
+    cusip = fields.String(
+        validate=validate.Regexp(r"^[A-Z0-9]{8}[0-9]$", error="Not a valid CUSIP.")
+    )
 
 
 class MoneySchema(_Strict):
@@ -129,12 +134,15 @@ class TradeSchema(_Strict):
     trade_date = fields.Date(required=True)
     executed_at = _timestamp(required=True)
     settlement_date = fields.Date(required=True)
-    venue_mic = fields.String(validate=validate.Regexp(r"^[A-Z0-9]{4}$",
-                                                       error="Not a valid ISO 10383 MIC."))
-    order_type = fields.String(validate=validate.OneOf(("market", "limit", "stop", "stop_limit",
-                                                        "other")))
-    capacity = fields.String(required=True, validate=validate.OneOf(
-        ("agent", "principal", "riskless_principal")))
+    venue_mic = fields.String(
+        validate=validate.Regexp(r"^[A-Z0-9]{4}$", error="Not a valid ISO 10383 MIC.")
+    )
+    order_type = fields.String(
+        validate=validate.OneOf(("market", "limit", "stop", "stop_limit", "other"))
+    )
+    capacity = fields.String(
+        required=True, validate=validate.OneOf(("agent", "principal", "riskless_principal"))
+    )
 
     @validates_schema
     def _dates_in_order(self, data: dict[str, Any], **_: Any) -> None:
@@ -167,8 +175,9 @@ class FinalitySchema(_Strict):
     layer = fields.String(required=True, validate=validate.OneOf(("L1", "L2")))
     status = fields.String(required=True, validate=validate.OneOf(FINALITY_STATUSES))
     final_at = _timestamp()
-    cycle_label = fields.String(validate=validate.Regexp(
-        _CYCLE_LABEL, error="Must look like T+1 or T+0.5."))
+    cycle_label = fields.String(
+        validate=validate.Regexp(_CYCLE_LABEL, error="Must look like T+1 or T+0.5.")
+    )
     expected_final_by = _timestamp()
     l1 = fields.Nested(L1Schema)
     l2 = fields.Nested(L2Schema)

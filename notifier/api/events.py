@@ -24,9 +24,12 @@ def post_event() -> tuple[Response, int]:
     try:
         result = accept_event(current_app.extensions["notifier"], canonical, actor=g.actor)
     except EventConflict:
-        raise ApiError(409, "event_id_conflict",
-                       "This event_id was already used with a different body.",
-                       {"event_id": ["Already used with a different body."]}) from None
+        raise ApiError(
+            409,
+            "event_id_conflict",
+            "This event_id was already used with a different body.",
+            {"event_id": ["Already used with a different body."]},
+        ) from None
     if not result.created:
         return jsonify(result.response), 200
     enqueue_notices(result.notice_ids)
@@ -44,11 +47,13 @@ def get_event(event_id: str) -> Response:
         event = session.scalar(select(FinalityEvent).where(FinalityEvent.event_id == event_id))
         if event is None:
             raise ApiError(404, "not_found", "No event with this event_id.")
-        return jsonify({
-            "event_id": event.event_id,
-            "type": event.type,
-            "status": event.status,
-            "reason": event.status_reason,
-            "received_at": event.received_at.isoformat(),
-            "notice_ids": [n.id for n in event.notices],
-        })
+        return jsonify(
+            {
+                "event_id": event.event_id,
+                "type": event.type,
+                "status": event.status,
+                "reason": event.status_reason,
+                "received_at": event.received_at.isoformat(),
+                "notice_ids": [n.id for n in event.notices],
+            }
+        )

@@ -73,8 +73,9 @@ def privacy_form(url: str) -> str:
 
 def _service(url: str, secret: str | None, message_id: str, timeout: float) -> object:
     if is_plain_webhook(url):
-        return NotifySignedWebhook(endpoint=url, secret=secret, message_id=message_id,
-                                   timeout=timeout)
+        return NotifySignedWebhook(
+            endpoint=url, secret=secret, message_id=message_id, timeout=timeout
+        )
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
@@ -92,8 +93,14 @@ def _body_for(service: object, message: Message) -> tuple[str, str]:
     return message.text, NotifyFormat.TEXT
 
 
-def send(url: str, message: Message, *, secret: str | None = None, message_id: str = "",
-         timeout: float = 10.0) -> Outcome:
+def send(
+    url: str,
+    message: Message,
+    *,
+    secret: str | None = None,
+    message_id: str = "",
+    timeout: float = 10.0,
+) -> Outcome:
     """Send ``message`` to one channel once and report what happened."""
     started = datetime.now(UTC)
     try:
@@ -108,8 +115,9 @@ def send(url: str, message: Message, *, secret: str | None = None, message_id: s
         service.socket_connect_timeout = min(timeout, 5.0)
     apobj = apprise.Apprise()
     apobj.add(service)
-    result = apobj.notify(body=body, title=message.subject, body_format=body_format,
-                          timeout=timeout + 5.0)
+    result = apobj.notify(
+        body=body, title=message.subject, body_format=body_format, timeout=timeout + 5.0
+    )
     with result:
         return _outcome(result, started)
 
@@ -125,7 +133,10 @@ def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:
     if service_result.status == AppriseResultStatus.SUCCESS:
         return Outcome("sent", started, finished)
     status = "timeout" if service_result.status == AppriseResultStatus.TIMEOUT else "failed"
-    reasons = [entry.message for entry in service_result.logs()
-               if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
+    reasons = [
+        entry.message
+        for entry in service_result.logs()
+        if entry.level in {"WARNING", "ERROR", "CRITICAL"}
+    ]
     reason = "; ".join(dict.fromkeys(reasons)) or f"{service_result.name} reported {status}"
     return Outcome(status, started, finished, redact(reason)[:1000])

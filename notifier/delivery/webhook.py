@@ -35,16 +35,20 @@ class NotifySignedWebhook(NotifyBase):  # type: ignore[misc]  # Apprise ships no
     secure_protocol = "notifier-webhooks"
     request_rate_per_sec = 0  # local or per-client endpoints: no shared throttle
 
-    def __init__(self, *, endpoint: str, secret: str | None, message_id: str,
-                 timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *, endpoint: str, secret: str | None, message_id: str, timeout: float, **kwargs: Any
+    ) -> None:
         parts = urlsplit(endpoint)
-        super().__init__(host=parts.hostname, port=parts.port, secure=parts.scheme == "https",
-                         **kwargs)
+        super().__init__(
+            host=parts.hostname, port=parts.port, secure=parts.scheme == "https", **kwargs
+        )
         self.endpoint = endpoint
         self.secret = secret
         self.message_id = message_id
         self.timeout = timeout
-        self._display = f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/…"
+        self._display = (
+            f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/…"
+        )
 
     def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
         return self._display
@@ -53,8 +57,9 @@ class NotifySignedWebhook(NotifyBase):  # type: ignore[misc]  # Apprise ships no
     def url_identifier(self) -> tuple[str, str]:
         return ("notifier-webhook", self.message_id)
 
-    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO,
-             **kwargs: Any) -> bool:
+    def send(
+        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
+    ) -> bool:
         payload = body.encode()
         timestamp = int(time.time())
         headers = {
@@ -66,8 +71,13 @@ class NotifySignedWebhook(NotifyBase):  # type: ignore[misc]  # Apprise ships no
         if self.secret:
             headers["webhook-signature"] = sign(self.secret, self.message_id, timestamp, payload)
         try:
-            response = requests.post(self.endpoint, data=payload, headers=headers,
-                                     timeout=self.timeout, allow_redirects=False)
+            response = requests.post(
+                self.endpoint,
+                data=payload,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             self.logger.warning("Webhook connection failed: %s", type(exc).__name__)
             return False

@@ -1,0 +1,192 @@
+"""Real receivers on 127.0.0.1: an HTTP webhook endpoint and an aiosmtpd SMTP server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ReceivedWebhook:
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    status: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 turns bursts into fake 1 s latencies.
+    request_queue_size = 256
+    daemon_threads = True
+
+
+class WebhookReceiver:
+    """Accept POSTs, verify Standard Webhooks signatures, answer as told.
+
+    ``fail_next(n)`` makes the next n requests answer 500; ``always_fail = True`` makes
+    every request fail. Requests with a bad signature answer 401.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.requests: list[ReceivedWebhook] = []
+        self.always_fail = False
+        self._fail_budget = 0
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/notifier"
+
+    def fail_next(self, count: int) -> None:
+        with self._lock:
+            self._fail_budget = count
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def delivered(self) -> list[ReceivedWebhook]:
+        """Requests that verified and were answered 2xx."""
+        with self._lock:
+            return [r for r in self.requests if r.verified and r.status < 300]
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedWebhook]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.delivered()
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} delivered webhooks, got {len(self.delivered())}")
+
+    def _decide(self, verified: bool) -> int:
+        with self._lock:
+            if not verified:
+                return 401
+            if self.always_fail:
+                return 500
+            if self._fail_budget > 0:
+                self._fail_budget -= 1
+                return 500
+            return 200
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  # http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    Webhook(receiver.secret).verify(body, headers)
+                    verified = True
+                except WebhookVerificationError:
+                    verified = False
+                status = receiver._decide(verified)
+                with receiver._lock:
+                    receiver.requests.append(ReceivedWebhook(headers, body, verified, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        return Handler
+
+
+@dataclass
+class _Collector:
+    messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+class SmtpSink:
+    """An aiosmtpd server that requires AUTH LOGIN/PLAIN with ``user`` / ``password``."""
+
+    user = "mailer"
+    password = "smtp-pass-s3cret"
+
+    def __init__(self) -> None:
+        self._collector = _Collector()
+        self._controller = Controller(
+            self._collector,
+            hostname="127.0.0.1",
+            port=free_port(),  # aiosmtpd's start-up probe cannot follow port 0
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+            auth_required=True,
+        )
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login.decode() == self.user and auth_data.password.decode() == self.password
+        )
+        return AuthResult(success=ok)
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def url(self, to: str = "client@example.com") -> str:
+        return (
+            f"mailto://{self.user}:{self.password}@127.0.0.1:{self.port}"
+            f"?from=confirmations@example.com&to={to}"
+        )
+
+    @property
+    def messages(self) -> list[Message]:
+        with self._collector.lock:
+            return list(self._collector.messages)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return self.messages
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} emails, got {len(self.messages)}")
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
