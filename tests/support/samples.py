@@ -1,0 +1,198 @@
+"""One realistic context per notice kind and variant, exactly as docs/notice-contexts.md says.
+
+The trade and finality blocks follow ``tests/data/*.json`` (contract v1). Every call returns
+fresh, deep-copied dicts, so a test may change a sample without touching the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+FIRM = {"name": "Northwind Securities LLC", "support_url": "https://support.northwind.example"}
+CLIENT = {"id": "acme", "name": "Acme Treasury"}
+SUPPORT = {"id": "support", "name": "Support"}
+LINKS = {
+    "explainer": "https://northwind.example/settlement/layer-2",
+    "announcement": "https://northwind.example/news/2026-layer-2-settlement",
+}
+
+
+def _event(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((DATA_DIR / name).read_text())
+    return body
+
+
+def _common(event_id: str, client: dict[str, str] = CLIENT) -> dict[str, Any]:
+    return {"firm": dict(FIRM), "client": dict(client), "event_id": event_id, "copy": False}
+
+
+def l1_final() -> dict[str, Any]:
+    """Layer-1 final confirmation; the trade settles in EUR terms, so it carries an FX rate."""
+    body = _event("l1_final.json")
+    body["trade"]["fx_rate"] = "0.9231"
+    finality = dict(body["finality"], cycle_label="T+1")
+    return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
+
+
+def l2_provisional() -> dict[str, Any]:
+    body = _event("l2_provisional.json")
+    return {**_common(body["event_id"]), "trade": body["trade"], "finality": body["finality"]}
+
+
+def l2_final() -> dict[str, Any]:
+    body = _event("l2_final.json")
+    finality = dict(body["finality"], cycle_label="T+0.5")
+    return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
+
+
+def _original(notice_id: str, subject: str, event_id: str) -> dict[str, str]:
+    return {"notice_id": notice_id, "subject": subject, "event_id": event_id}
+
+
+PROVISIONAL_SUBJECT = (
+    "Provisional trade confirmation: Buy 1,500 ACME — pending Layer-2 finality"
+)
+
+
+def primer_l2() -> dict[str, Any]:
+    return {**_common("evt-l2-prov-0001"), "links": dict(LINKS)}
+
+
+def reversal(variant: str) -> dict[str, Any]:
+    base = l2_provisional()
+    batch_id = base["finality"]["l2"]["batch_id"]
+    if variant == "batch_failed":
+        event_id, batch = "evt-batch-failed-0001", {"batch_id": batch_id}
+        reason = {"code": "LIQUIDITY_SHORTFALL", "text": "The batch liquidity check failed."}
+    elif variant == "trade_reverted":
+        event_id, batch, reason = "evt-l2-reverted-0001", None, None
+    elif variant == "trade_failed":
+        event_id, batch = "evt-l2-failed-0001", None
+        reason = {"code": "COUNTERPARTY_DEFAULT", "text": "The counterparty did not deliver."}
+    else:
+        raise ValueError(variant)
+    return {
+        **_common(event_id),
+        "trade": base["trade"],
+        "finality": base["finality"],
+        "batch": batch,
+        "reason": reason,
+        "original": _original("N-000412", PROVISIONAL_SUBJECT, base["event_id"]),
+    }
+
+
+def delay() -> dict[str, Any]:
+    base = l2_provisional()
+    return {
+        **_common("evt-batch-delayed-0001"),
+        "trade": base["trade"],
+        "batch": {
+            "batch_id": base["finality"]["l2"]["batch_id"],
+            "batch_end_at": base["finality"]["l2"]["batch_end_at"],
+            "rolled_to_batch_id": "B-2026-11-25-AM",
+            "new_value_date": "2026-11-26",
+        },
+        "reason": {"code": "NETTING_DELAYED", "text": "Netting did not finish before cut-off."},
+        "original": _original("N-000412", PROVISIONAL_SUBJECT, base["event_id"]),
+    }
+
+
+def correction() -> dict[str, Any]:
+    base = l2_final()
+    trade = dict(base["trade"], quantity="1400", gross_amount="141728.30", net_amount="141742.32")
+    return {
+        **_common("evt-l2-corrected-0001"),
+        "trade": trade,
+        "finality": base["finality"],
+        # "booking_note" is not a trade key the templates know: it must show up raw.
+        "changed_fields": ["quantity", "gross_amount", "net_amount", "booking_note"],
+        "original": _original(
+            "N-000413",
+            "Trade confirmation: Buy 1,500 ACME — final on Layer-2",
+            base["event_id"],
+        ),
+    }
+
+
+def correction_without_finality() -> dict[str, Any]:
+    context = correction()
+    context["finality"] = None
+    return context
+
+
+def cancellation() -> dict[str, Any]:
+    base = l1_final()
+    return {
+        **_common("evt-l1-cancelled-0001"),
+        "trade": base["trade"],
+        "reason": {"code": "CLIENT_REQUEST", "text": "Cancelled at the client's request."},
+        "original": _original(
+            "N-000410",
+            "Trade confirmation: Buy 1,500 ACME — settled on Layer-1",
+            base["event_id"],
+        ),
+    }
+
+
+def escalation(cause: str) -> dict[str, Any]:
+    batch = {"batch_id": "B-2026-11-24-PM"} if cause == "batch_failed" else None
+    reason = {
+        "batch_failed": {"code": "LIQUIDITY_SHORTFALL", "text": "The batch liquidity check failed."},
+        "trade_reverted": {"code": "EXCHANGE_REVERSAL", "text": "The exchange reverted the trade."},
+        "deadline_at_risk": None,
+        "delivery_failed": {"code": "SMTP_550", "text": "Mailbox unavailable."},
+    }[cause]
+    affected = [
+        {
+            "client_id": "acme",
+            "client_name": "Acme Treasury",
+            "trade_id": "T-20261124-0002",
+            "notice_id": "N-000412",
+        },
+        {
+            "client_id": "globex",
+            "client_name": "Globex Pension Fund",
+            "trade_id": "T-20261124-0007",
+            "notice_id": "N-000419",
+        },
+    ]
+    if cause in {"trade_reverted", "delivery_failed"}:
+        affected = affected[:1]
+    deadline_at = "2026-11-25T21:00:00+00:00" if cause == "deadline_at_risk" else None
+    return {
+        **_common(f"evt-{cause.replace('_', '-')}-0001", SUPPORT),
+        "cause": cause,
+        "batch": batch,
+        "reason": reason,
+        "affected": affected,
+        "counts": {"trades": len(affected), "clients": len({a["client_id"] for a in affected})},
+        "deadline_at": deadline_at,
+    }
+
+
+REVERSAL_VARIANTS = ("batch_failed", "trade_reverted", "trade_failed")
+ESCALATION_CAUSES = ("batch_failed", "trade_reverted", "deadline_at_risk", "delivery_failed")
+
+
+def all_samples() -> dict[tuple[str, str], dict[str, Any]]:
+    """Every (kind, variant) with its context; variant "-" where the kind has none."""
+    samples: dict[tuple[str, str], dict[str, Any]] = {
+        ("confirmation_l1", "final"): l1_final(),
+        ("confirmation_l2", "provisional"): l2_provisional(),
+        ("confirmation_l2", "final"): l2_final(),
+        ("primer_l2", "-"): primer_l2(),
+        ("delay", "-"): delay(),
+        ("correction", "-"): correction(),
+        ("correction", "no_finality"): correction_without_finality(),
+        ("cancellation", "-"): cancellation(),
+    }
+    for variant in REVERSAL_VARIANTS:
+        samples[("reversal", variant)] = reversal(variant)
+    for cause in ESCALATION_CAUSES:
+        samples[("escalation", cause)] = escalation(cause)
+    return copy.deepcopy(samples)
