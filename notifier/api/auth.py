@@ -17,6 +17,10 @@ from notifier.secrets import hash_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# RFC 6750 section 3: a 401 says which scheme to use, and why the token failed.
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="notifier"'}
+_INVALID_TOKEN = {"WWW-Authenticate": 'Bearer realm="notifier", error="invalid_token"'}
+
 
 def _role_for(key: str) -> str | None:
     runtime: Runtime = current_app.extensions["notifier"]
@@ -37,10 +41,14 @@ def require_role(*roles: str) -> Callable[[F], F]:
             header = request.headers.get("Authorization", "")
             scheme, _, key = header.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
-                raise ApiError(401, "unauthorized", "Send Authorization: Bearer <api key>.")
+                raise ApiError(
+                    401, "unauthorized", "Send Authorization: Bearer <api key>.", headers=_CHALLENGE
+                )
             role = _role_for(key.strip())
             if role is None:
-                raise ApiError(401, "unauthorized", "The API key is not valid.")
+                raise ApiError(
+                    401, "unauthorized", "The API key is not valid.", headers=_INVALID_TOKEN
+                )
             if role != "admin" and role not in roles:
                 raise ApiError(
                     403,

@@ -13,15 +13,23 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
+MAX_FIELD_NAME = 100
+
 
 class ApiError(Exception):
     """An error the client can act on."""
 
     def __init__(
-        self, status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+        self.headers = headers or {}
 
 
 def error_response(
@@ -37,10 +45,10 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
+            # An unknown field's name is the client's text: keep it, but not 200 kB of it.
+            part = str(key) if len(str(key)) <= MAX_FIELD_NAME else str(key)[:MAX_FIELD_NAME] + "…"
             name = (
-                prefix
-                if key == "_schema" and prefix
-                else (f"{prefix}.{key}" if prefix else str(key))
+                prefix if key == "_schema" and prefix else (f"{prefix}.{part}" if prefix else part)
             )
             for field, problems in flatten(value, name).items():
                 out.setdefault(field, []).extend(problems)
@@ -53,8 +61,20 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+class _Refused(ValueError):
+    """JSON that parses but that we refuse; the message is safe to show."""
+
+
 def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise _Refused("NaN and Infinity are not numbers JSON allows")
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; another parser may keep the first.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Refused("an object repeats a key")
+    return obj
 
 
 def read_json() -> dict[str, Any]:
@@ -63,9 +83,27 @@ def read_json() -> dict[str, Any]:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        data = json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_repeated_keys,
+        )
+    except json.JSONDecodeError as exc:
+        # exc.msg names the problem, never the text around it (which may hold secrets).
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+        ) from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "The body is not valid UTF-8.") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
+    except _Refused as exc:
+        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+    except ValueError:  # Python refuses integers of 4,300+ digits
+        raise ApiError(400, "malformed_json", "The body has a number that is too long.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
     return data
@@ -84,7 +122,9 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        response, status = error_response(exc.status, exc.code, exc.message, exc.fields)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
