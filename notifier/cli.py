@@ -78,7 +78,13 @@ def run() -> None:
     database.upgrade()
     database.dispose()
     os.chdir(PROJECT_ROOT)
-    os.execvp(
+    # The Procfile names gunicorn and celery; find them next to this interpreter even
+    # when the virtualenv is not activated (e.g. `.venv/bin/notifier run`).
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(p for p in (bin_dir, path) if p)
+    os.execvp(  # noqa: S606  # replaces this process with honcho; arguments are ours, no shell
         sys.executable,
         [sys.executable, "-m", "honcho", "start", "-f", str(Path(PROJECT_ROOT) / "Procfile")],
     )

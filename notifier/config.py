@@ -37,6 +37,8 @@ class Settings:
     firm_name: str = "Notifier Securities LLC"
     support_url: str = ""
     support_channel_urls: tuple[str, ...] = ()
+    support_locale: str = "en"
+    support_timezone: str = "UTC"
     primer_explainer_url: str = "https://example.com/settlement/l1-vs-l2"
     primer_announcement_url: str = "https://example.com/exchange/notices/l2-clearing"
     public_base_url: str = "http://127.0.0.1:8000"
@@ -152,6 +154,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         support_channel_urls=tuple(
             u.strip() for u in env.get("NOTIFIER_SUPPORT_CHANNELS", "").split() if u.strip()
         ),
+        support_locale=env.get("NOTIFIER_SUPPORT_LOCALE") or Settings.support_locale,
+        support_timezone=env.get("NOTIFIER_SUPPORT_TIMEZONE") or Settings.support_timezone,
         primer_explainer_url=env.get("NOTIFIER_PRIMER_EXPLAINER_URL")
         or Settings.primer_explainer_url,
         primer_announcement_url=env.get("NOTIFIER_PRIMER_ANNOUNCEMENT_URL")

@@ -17,10 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from notifier.lifecycle import Decision, NoticePlan, plan_event
+from notifier.lifecycle import plan_event
 from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice, TradeState
+from notifier.planning import SUPPORT_AUDIENCE, Decision, NoticePlan
 from notifier.runtime import Runtime
-from notifier.tracking import audit
+from notifier.states import EventStatus, NoticeStatus
+from notifier.tracking import audit, move_notice
 
 
 class EventConflict(Exception):
@@ -69,10 +71,11 @@ def _store(
 ) -> IntakeResult:
     trade = canonical.get("trade") or {}
     batch = canonical.get("batch") or (canonical.get("finality") or {}).get("l2") or {}
+    now = runtime.clock()
     event = FinalityEvent(
         event_id=canonical["event_id"],
         type=canonical["type"],
-        status="accepted",
+        status=EventStatus.ACCEPTED,
         body=canonical,
         body_hash=digest,
         trade_id=trade.get("trade_id"),
@@ -80,26 +83,29 @@ def _store(
         batch_id=batch.get("batch_id"),
         sequence=canonical.get("sequence"),
         occurred_at=datetime.fromisoformat(canonical["occurred_at"]),
-        received_at=runtime.clock(),
+        received_at=now,
     )
     session.add(event)
     session.flush()
     decision = _apply_ordering(session, event) or plan_event(session, runtime, event, canonical)
-    event.status, event.status_reason = decision.status, decision.reason
-    notices = [n for plan in decision.plans if (n := _materialise(session, runtime, event, plan))]
-    session.flush()
-    for notice in notices:
-        audit(
-            session,
-            "notice",
-            notice.id,
-            "created",
-            None,
-            notice.status,
-            actor,
-            f"event {event.event_id}",
-            at=runtime.clock(),
+    notices = write_plans(session, runtime, decision.plans, event, actor)
+    for notice_id in decision.supersede:
+        superseded = session.get(Notice, notice_id)
+        if superseded is not None:
+            move_notice(
+                session,
+                superseded,
+                NoticeStatus.SUPERSEDED,
+                actor,
+                f"replaced by event {event.event_id}",
+                at=now,
+            )
+    if decision.status == EventStatus.ACCEPTED and not notices:
+        decision.status, decision.reason = (
+            EventStatus.STORED,
+            "every notice it asks for was sent already",
         )
+    event.status, event.status_reason = decision.status, decision.reason
     response = {
         "event_id": event.event_id,
         "status": event.status,
@@ -110,6 +116,33 @@ def _store(
     return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices])
 
 
+def write_plans(
+    session: Session,
+    runtime: Runtime,
+    plans: list[NoticePlan],
+    event: FinalityEvent | None,
+    actor: str,
+) -> list[Notice]:
+    """Write planned notices and their deliveries, skipping any already sent (dedup key)."""
+    channels = ChannelCache(session, runtime)
+    notices = [n for plan in plans if (n := _materialise(session, runtime, event, plan, channels))]
+    session.flush()
+    cause = f"event {event.event_id}" if event else None
+    for notice in notices:
+        audit(
+            session,
+            "notice",
+            notice.id,
+            "created",
+            None,
+            notice.status,
+            actor,
+            cause,
+            at=runtime.clock(),
+        )
+    return notices
+
+
 def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
     """Record the trade's newest sequence; an older event is stale and sends nothing."""
     if event.trade_id is None:
@@ -118,32 +151,58 @@ def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
     if state is None:
         session.add(
             TradeState(
-                trade_id=event.trade_id, last_sequence=event.sequence, last_event_pk=event.id
+                trade_id=event.trade_id,
+                last_sequence=event.sequence,
+                last_event_pk=event.id,
+                client_id=event.client_id,
             )
         )
         session.flush()
         return None
-    if event.sequence is not None and state.last_sequence is not None:
-        if event.sequence < state.last_sequence:
-            return Decision(
-                status="stale",
-                reason=(
-                    f"sequence {event.sequence} is older than {state.last_sequence}, already applied"
-                ),
-            )
+    last = state.last_sequence
+    if event.sequence is not None and last is not None and event.sequence < last:
+        return Decision(
+            status=EventStatus.STALE,
+            reason=f"sequence {event.sequence} is older than {last}, already applied",
+        )
     if event.sequence is not None:
-        state.last_sequence = max(event.sequence, state.last_sequence or 0)
+        state.last_sequence = max(event.sequence, last or 0)
     state.last_event_pk = event.id
     return None
 
 
+class ChannelCache:
+    """Active delivery targets per audience, looked up once per intake."""
+
+    def __init__(self, session: Session, runtime: Runtime) -> None:
+        self.session, self.runtime = session, runtime
+        self._by_client: dict[str, list[tuple[int | None, str]]] = {}
+
+    def targets(self, client_id: str) -> list[tuple[int | None, str]]:
+        if client_id == SUPPORT_AUDIENCE:
+            urls = self.runtime.settings.support_channel_urls
+            return [(None, f"support:{i}") for i in range(len(urls))]
+        if client_id not in self._by_client:
+            rows = self.session.scalars(
+                select(Channel)
+                .where(Channel.client_id == client_id, Channel.active.is_(True))
+                .order_by(Channel.priority, Channel.id)
+            )
+            self._by_client[client_id] = [(c.id, c.name) for c in rows]
+        return self._by_client[client_id]
+
+
 def _materialise(
-    session: Session, runtime: Runtime, event: FinalityEvent | None, plan: NoticePlan
+    session: Session,
+    runtime: Runtime,
+    event: FinalityEvent | None,
+    plan: NoticePlan,
+    channels: ChannelCache,
 ) -> Notice | None:
     """Write one planned notice and its deliveries, unless it was already sent."""
     if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
         return None
-    client = session.get(Client, plan.client_id)
+    client = None if plan.for_support else session.get(Client, plan.client_id)
     notice = Notice(
         event_pk=event.id if event else None,
         client_id=plan.client_id,
@@ -152,25 +211,17 @@ def _materialise(
         kind=plan.kind,
         variant=plan.variant,
         dedup_key=plan.dedup_key,
+        status=NoticeStatus.PENDING,
         context=plan.context,
-        locale=client.locale if client else "en",
-        timezone=client.timezone if client else "UTC",
+        locale=client.locale if client else runtime.settings.support_locale,
+        timezone=client.timezone if client else runtime.settings.support_timezone,
         supersedes_id=plan.supersedes_id,
         deadline_at=plan.deadline_at,
         created_at=runtime.clock(),
     )
     session.add(notice)
-    channels = (
-        session.scalars(
-            select(Channel)
-            .where(Channel.client_id == plan.client_id, Channel.active.is_(True))
-            .order_by(Channel.priority, Channel.id)
-        ).all()
-        if client
-        else []
-    )
-    for channel in channels:
-        notice.deliveries.append(new_delivery(runtime, channel_id=channel.id, target=channel.name))
+    for channel_id, target in channels.targets(plan.client_id):
+        notice.deliveries.append(new_delivery(runtime, channel_id=channel_id, target=target))
     return notice
 
 

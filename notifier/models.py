@@ -7,7 +7,7 @@ validated event body keeps it as decimal strings, and rendering reads it back as
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -51,7 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
 class ApiKey(Base):
@@ -223,10 +223,29 @@ class AuditEntry(Base):
 
 
 class TradeState(Base):
-    """The newest sequence applied per trade, for ordering and stale detection."""
+    """Where each trade stands: newest sequence applied, lane, batch and finality status."""
 
     __tablename__ = "trade_states"
 
     trade_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_sequence: Mapped[int | None] = mapped_column(Integer)
     last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    layer: Mapped[str | None] = mapped_column(String(2))
+    # The L2 batch the trade settles in now (follows a batch.delayed roll).
+    batch_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    status: Mapped[str | None] = mapped_column(String(16))  # TradeStatus
+
+
+class Batch(Base):
+    """What is known of one Layer-2 batch from batch.* events."""
+
+    __tablename__ = "batches"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # BatchStatus
+    batch_end_at: Mapped[datetime | None]
+    final_at: Mapped[datetime | None]
+    rolled_to_batch_id: Mapped[str | None] = mapped_column(String(128))
+    last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

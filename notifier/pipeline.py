@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from notifier.delivery import channels
+from notifier.escalation import escalate_failure
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.secrets import remember_secret
@@ -27,6 +28,18 @@ log = logging.getLogger(__name__)
 class Retry:
     delivery_id: int
     delay: float
+
+
+@dataclass
+class FollowUp:
+    """Work a delivery step leaves for the broker: retries and new (escalation) notices."""
+
+    retries: list[Retry] = field(default_factory=list)
+    notice_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: FollowUp) -> None:
+        self.retries.extend(other.retries)
+        self.notice_ids.extend(other.notice_ids)
 
 
 def render_notice(runtime: Runtime, notice_id: int) -> bool:
@@ -49,10 +62,19 @@ def render_notice(runtime: Runtime, notice_id: int) -> bool:
         return True
 
 
-def process_notice(runtime: Runtime, notice_id: int) -> list[Retry]:
+def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
+    """Render each notice and try its due deliveries, in order (a primer before its trade)."""
+    follow_up = FollowUp()
+    for notice_id in notice_ids:
+        follow_up.add(process_notice(runtime, notice_id))
+    return follow_up
+
+
+def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
     """Render the notice, then try each due delivery once, in channel priority order."""
+    follow_up = FollowUp()
     if not render_notice(runtime, notice_id):
-        return []
+        return follow_up
     with runtime.db.session() as session:
         due = list(
             session.scalars(
@@ -63,14 +85,12 @@ def process_notice(runtime: Runtime, notice_id: int) -> list[Retry]:
         )
         if not due:
             notice = session.get(Notice, notice_id)
-            if notice is not None:
-                settle_notice(session, notice, runtime.clock())
-    retries = []
+            if notice is not None and not notice.deliveries:
+                settle_notice(session, notice, runtime.clock(), "no active channel")
+                follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
     for delivery_id in due:
-        delay = deliver(runtime, delivery_id)
-        if delay is not None:
-            retries.append(Retry(delivery_id, delay))
-    return retries
+        follow_up.add(deliver(runtime, delivery_id))
+    return follow_up
 
 
 def _message(runtime: Runtime, notice: Notice, delivery: Delivery) -> channels.Message:
@@ -116,12 +136,13 @@ def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
     return runtime.settings.support_channel_urls[index], None
 
 
-def deliver(runtime: Runtime, delivery_id: int) -> float | None:
-    """Attempt one delivery if it is due; return the delay before its retry, if any."""
+def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
+    """Attempt one delivery if it is due; say when to retry and what escalations it made."""
+    follow_up = FollowUp()
     now = runtime.clock()
     with runtime.db.session() as session:
         if not claim_delivery(session, delivery_id, now):
-            return None
+            return follow_up
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         notice = delivery.notice
@@ -146,6 +167,9 @@ def deliver(runtime: Runtime, delivery_id: int) -> float | None:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         delay = record_attempt(session, runtime.settings, delivery, outcome, now, permanent=not url)
+        if delay is not None:
+            follow_up.retries.append(Retry(delivery_id, delay))
         session.flush()
         settle_notice(session, delivery.notice, now)
-    return delay
+        follow_up.notice_ids.extend(escalate_failure(session, runtime, delivery.notice))
+    return follow_up

@@ -14,7 +14,7 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 
-def _send(name: str, args: list[int], countdown: float | None = None) -> bool:
+def _send(name: str, args: list[object], countdown: float | None = None) -> bool:
     celery = current_app.extensions["celery"]
     try:
         celery.send_task(name, args=args, countdown=countdown, retry=False)
@@ -26,12 +26,18 @@ def _send(name: str, args: list[int], countdown: float | None = None) -> bool:
     return True
 
 
+# Notices of one event travel together, so a primer is sent before its confirmation;
+# a large fan-out (a failed batch) is split so both workers share it.
+NOTICES_PER_TASK = 50
+
+
 def enqueue_notices(notice_ids: Iterable[int]) -> None:
     if not current_app.extensions["notifier"].settings.enqueue:
         return
-    for notice_id in notice_ids:
-        if not _send("notifier.tasks.process_notice", [notice_id]):
-            return  # the broker is down; do not wait on it once per notice
+    ids = list(notice_ids)
+    for start in range(0, len(ids), NOTICES_PER_TASK):
+        if not _send("notifier.tasks.process_notices", [ids[start : start + NOTICES_PER_TASK]]):
+            return  # the broker is down; do not wait on it once per chunk
 
 
 def enqueue_delivery(delivery_id: int, countdown: float | None = None) -> bool:

@@ -34,6 +34,28 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class TradeStatus(StrEnum):
+    PROVISIONAL = "provisional"
+    FINAL = "final"
+    REVERTED = "reverted"
+    CANCELLED = "cancelled"
+
+
+class BatchStatus(StrEnum):
+    DELAYED = "delayed"
+    FINAL = "final"
+    FAILED = "failed"
+
+
+class EventStatus(StrEnum):
+    """How an accepted event was handled; shown on GET /v1/events/{id}."""
+
+    ACCEPTED = "accepted"  # it sent notices
+    STORED = "stored"  # recorded; it sends nothing (the reason says why)
+    STALE = "stale"  # older than an event already applied to the trade
+    UNKNOWN_CLIENT = "unknown_client"
+
+
 _N = NoticeStatus
 _SETTLED = {_N.DELIVERED, _N.PARTIALLY_DELIVERED, _N.FAILED}
 

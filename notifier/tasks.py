@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from notifier import pipeline
+from notifier import escalation, pipeline
 from notifier import relay as relay_service
 from notifier.queue import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
@@ -16,22 +16,26 @@ def _runtime() -> Runtime:
     return runtime
 
 
-@shared_task(name="notifier.tasks.process_notice", acks_late=True)
-def process_notice(notice_id: int) -> None:
-    """Render a notice and attempt each of its deliveries."""
-    for retry in pipeline.process_notice(_runtime(), notice_id):
+def _hand_on(follow_up: pipeline.FollowUp) -> None:
+    """Schedule retries at their backoff and send new notices (escalations) on."""
+    for retry in follow_up.retries:
         enqueue_delivery(retry.delivery_id, countdown=retry.delay)
+    enqueue_notices(follow_up.notice_ids)
 
 
-@shared_task(name="notifier.tasks.deliver", acks_late=True)
+@shared_task(name="notifier.tasks.process_notices", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def process_notices(notice_ids: list[int]) -> None:
+    """Render notices and attempt their deliveries, in the order given."""
+    _hand_on(pipeline.process_notices(_runtime(), notice_ids))
+
+
+@shared_task(name="notifier.tasks.deliver", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def deliver(delivery_id: int) -> None:
     """Attempt one delivery and schedule its next attempt if it failed."""
-    delay = pipeline.deliver(_runtime(), delivery_id)
-    if delay is not None:
-        enqueue_delivery(delivery_id, countdown=delay)
+    _hand_on(pipeline.deliver(_runtime(), delivery_id))
 
 
-@shared_task(name="notifier.tasks.relay", acks_late=True)
+@shared_task(name="notifier.tasks.relay", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay() -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
     due = relay_service.find_due_work(_runtime())
@@ -40,9 +44,7 @@ def relay() -> None:
         enqueue_delivery(delivery_id)
 
 
-@shared_task(name="notifier.tasks.check_deadlines", acks_late=True)
+@shared_task(name="notifier.tasks.check_deadlines", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def check_deadlines() -> None:
     """Escalate confirmations at risk of missing their deadline."""
-    from notifier import deadlines
-
-    enqueue_notices(deadlines.escalate_at_risk(_runtime()))
+    enqueue_notices(escalation.escalate_at_risk(_runtime()))

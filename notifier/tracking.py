@@ -102,7 +102,7 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
 
 
 def backoff(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), scaled by a random 50–100 %."""
+    """Exponential backoff with jitter: base·2^(n-1), scaled by a random 50-100 %."""
     ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
@@ -143,7 +143,9 @@ def record_attempt(
     return delay
 
 
-def settle_notice(session: Session, notice: Notice, now: datetime) -> None:
+def settle_notice(
+    session: Session, notice: Notice, now: datetime, reason: str | None = None
+) -> None:
     """Derive the notice's status from its deliveries once none is in flight."""
     statuses = list(session.scalars(select(Delivery.status).where(Delivery.notice_id == notice.id)))
     settled = notice_status_from_deliveries(statuses)
@@ -156,7 +158,7 @@ def settle_notice(session: Session, notice: Notice, now: datetime) -> None:
         return
     if notice.status == NoticeStatus.RENDERED:
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
-    move_notice(session, notice, settled, WORKER, at=now)
+    move_notice(session, notice, settled, WORKER, reason, at=now)
 
 
 def release_stale_claims(session: Session, lease_expired_before: datetime, now: datetime) -> int:

@@ -1,0 +1,192 @@
+"""Notice plans: what a rule decides to send, and the template contexts it sends them with.
+
+A plan is only a decision; :mod:`notifier.intake` writes plans in the event's transaction.
+The context shapes are documented in ``docs/notice-contexts.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from notifier.finality import confirmation_deadline, cycle_label
+from notifier.models import Client, Notice
+from notifier.runtime import Runtime
+from notifier.states import EventStatus
+
+SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
+CONFIRMING_KINDS = ("confirmation_l1", "confirmation_l2", "correction")
+
+
+@dataclass
+class NoticePlan:
+    kind: str
+    client_id: str
+    dedup_key: str
+    context: dict[str, Any]
+    variant: str | None = None
+    trade_id: str | None = None
+    batch_id: str | None = None
+    supersedes_id: int | None = None
+    deadline_at: datetime | None = None
+
+    @property
+    def for_support(self) -> bool:
+        return self.client_id == SUPPORT_AUDIENCE
+
+
+@dataclass
+class Decision:
+    """The event's recorded status, the notices it sends and the notices it supersedes."""
+
+    status: str = EventStatus.ACCEPTED
+    reason: str | None = None
+    plans: list[NoticePlan] = field(default_factory=list)
+    supersede: list[int] = field(default_factory=list)
+
+    @classmethod
+    def stored(cls, reason: str) -> Decision:
+        return cls(status=EventStatus.STORED, reason=reason)
+
+
+def base_context(runtime: Runtime, client: Client | None, event_id: str) -> dict[str, Any]:
+    settings = runtime.settings
+    who = {"id": client.id, "name": client.name} if client else {"id": "support", "name": "Support"}
+    return {
+        "firm": {"name": settings.firm_name, "support_url": settings.support_url},
+        "client": who,
+        "event_id": event_id,
+        "copy": False,
+    }
+
+
+def with_cycle_label(
+    finality: dict[str, Any], trade: dict[str, Any], runtime: Runtime
+) -> dict[str, Any]:
+    """Return the finality block with the T+N label filled in when the producer left it out."""
+    finality = dict(finality)
+    if not finality.get("cycle_label") and finality.get("final_at") and trade.get("executed_at"):
+        finality["cycle_label"] = cycle_label(
+            datetime.fromisoformat(trade["executed_at"]),
+            datetime.fromisoformat(finality["final_at"]),
+            runtime.calendar,
+        )
+    return finality
+
+
+def original_ref(notice: Notice) -> dict[str, Any]:
+    return {
+        "notice_id": notice.id,
+        "subject": notice.subject,
+        "event_id": notice.event.event_id if notice.event else None,
+    }
+
+
+def deadline_for(runtime: Runtime, client: Client, trade: dict[str, Any]) -> datetime:
+    return confirmation_deadline(
+        client.regime,
+        datetime.fromisoformat(trade["executed_at"]),
+        date.fromisoformat(trade["settlement_date"]),
+        runtime.calendar,
+        client.timezone,
+    )
+
+
+def confirmation_plan(
+    runtime: Runtime,
+    client: Client,
+    event_id: str,
+    trade: dict[str, Any],
+    finality: dict[str, Any],
+) -> NoticePlan:
+    """Plan the L1 or L2 (provisional / final) confirmation of one trade."""
+    finality = with_cycle_label(finality, trade, runtime)
+    layer, status = finality["layer"], finality["status"]
+    kind = "confirmation_l1" if layer == "L1" else "confirmation_l2"
+    batch_id = (finality.get("l2") or {}).get("batch_id")
+    context = base_context(runtime, client, event_id) | {"trade": trade, "finality": finality}
+    return NoticePlan(
+        kind=kind,
+        variant=status,
+        client_id=client.id,
+        trade_id=trade["trade_id"],
+        batch_id=batch_id,
+        dedup_key=f"{kind}:{status}:{trade['trade_id']}",
+        context=context,
+        deadline_at=deadline_for(runtime, client, trade),
+    )
+
+
+def finalised_context(
+    previous: dict[str, Any], runtime: Runtime, event_id: str, batch: dict[str, Any]
+) -> dict[str, Any]:
+    """Turn a provisional L2 confirmation's context into the final one for ``batch``."""
+    context = copy.deepcopy(previous)
+    finality = context["finality"]
+    finality["status"] = "final"
+    finality["final_at"] = batch["final_at"]
+    finality.pop("cycle_label", None)
+    finality["l2"]["batch_id"] = batch["batch_id"]
+    finality["l2"]["batch_end_at"] = batch["batch_end_at"]
+    context["finality"] = with_cycle_label(finality, context["trade"], runtime)
+    context["event_id"] = event_id
+    context["copy"] = False
+    return context
+
+
+def primer_plan(runtime: Runtime, client: Client, event_id: str) -> NoticePlan:
+    """Plan the L1-vs-L2 primer that precedes a client's first Layer-2 notice (once)."""
+    settings = runtime.settings
+    context = base_context(runtime, client, event_id) | {
+        "links": {
+            "explainer": settings.primer_explainer_url,
+            "announcement": settings.primer_announcement_url,
+        }
+    }
+    return NoticePlan(
+        kind="primer_l2", client_id=client.id, dedup_key=f"primer_l2:{client.id}", context=context
+    )
+
+
+def escalation_plan(
+    runtime: Runtime,
+    *,
+    cause: str,
+    key: str,
+    event_id: str,
+    affected: list[dict[str, Any]],
+    batch_id: str | None = None,
+    reason: dict[str, Any] | None = None,
+    deadline_at: datetime | None = None,
+) -> NoticePlan:
+    """Plan one escalation to the support team; ``key`` makes it unique."""
+    context = base_context(runtime, None, event_id) | {
+        "cause": cause,
+        "batch": {"batch_id": batch_id} if batch_id else None,
+        "reason": reason,
+        "affected": affected,
+        "counts": {
+            "trades": len({a["trade_id"] for a in affected if a.get("trade_id")}),
+            "clients": len({a["client_id"] for a in affected}),
+        },
+        "deadline_at": deadline_at.isoformat() if deadline_at else None,
+    }
+    return NoticePlan(
+        kind="escalation",
+        variant=cause,
+        client_id=SUPPORT_AUDIENCE,
+        batch_id=batch_id,
+        dedup_key=f"escalation:{cause}:{key}",
+        context=context,
+    )
+
+
+def affected_entry(notice: Notice, client: Client | None) -> dict[str, Any]:
+    return {
+        "client_id": notice.client_id,
+        "client_name": client.name if client else notice.client_id,
+        "trade_id": notice.trade_id,
+        "notice_id": notice.id,
+    }
