@@ -8,6 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-pyproject
 BENCH_ARGS ?=
+PYTEST_ARGS ?=
 
 # The Procfile runs `gunicorn` and `celery` by name: the venv's bin must come first.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -42,8 +43,15 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy notifier
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy notifier
 
-test: install lint ## Install, lint, then the whole test suite (needs Redis and PostgreSQL)
-	$(BIN)/pytest
+# Lint and tests both run even if one fails, so one CI run shows every problem.
+# pytest exits 5 when it collected nothing: that is a failure here, and says so.
+test: install ## Install, lint, then the whole test suite (needs Redis and PostgreSQL)
+	@rc=0; \
+	$(MAKE) --no-print-directory lint || rc=1; \
+	$(BIN)/pytest $(PYTEST_ARGS) || { code=$$?; rc=1; \
+		[ $$code -ne 5 ] || echo "make test: pytest collected NO tests (exit 5)" >&2; }; \
+	[ $$rc -eq 0 ] || echo "make test: FAILED (see lint and pytest output above)" >&2; \
+	exit $$rc
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
