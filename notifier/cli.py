@@ -59,6 +59,25 @@ def i18n() -> None:
     """Manage the translation catalogs under locales/."""
 
 
+@i18n.command("extract")
+def i18n_extract() -> None:
+    """Extract every message from templates/ into locales/messages.pot."""
+    from notifier.catalogs import extract_catalog
+
+    settings = load_settings()
+    path = extract_catalog(settings.templates_dir, PROJECT_ROOT / "babel.cfg", settings.locales_dir)
+    click.echo(f"extracted {path}")
+
+
+@i18n.command("update")
+def i18n_update() -> None:
+    """Merge locales/messages.pot into each locale's messages.po, keeping translations."""
+    from notifier.catalogs import update_catalogs
+
+    for path in update_catalogs(load_settings().locales_dir):
+        click.echo(f"updated {path}")
+
+
 @i18n.command("compile")
 def i18n_compile() -> None:
     """Compile every locales/*/LC_MESSAGES/messages.po to .mo."""

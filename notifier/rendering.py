@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
-from babel.support import Translations
 from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from notifier.catalogs import LOCALES, load_translations
+
 FORMATS = ("subject.txt", "body.txt", "body.html", "body.md")
-SUPPORTED_LOCALES = ("en", "de", "fr", "es", "ja")
+SUPPORTED_LOCALES = LOCALES
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class Formatter:
     def datetime(self, value: str | datetime) -> str:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         local = moment.astimezone(self.zone)
-        return f"{format_datetime(local, 'medium', tzinfo=self.zone, locale=self.locale)} {local.tzname()}"
+        shown = format_datetime(local, "medium", tzinfo=self.zone, locale=self.locale)
+        return f"{shown} {local.tzname()}"
 
     def date(self, value: str | date) -> str:
         day = date.fromisoformat(value) if isinstance(value, str) else value
@@ -101,10 +103,10 @@ class Renderer:
                     lstrip_blocks=True,
                     keep_trailing_newline=True,
                 )
-                # A locale without a catalog (or a missing string) falls back to English.
-                translations = Translations.load(
-                    str(self.locales_dir), [locale, locale.split("_")[0]]
-                )
+                # de_AT → de → English: a locale without a catalog, or a string missing,
+                # empty or fuzzy in it, renders in English. A .po newer than its .mo (or
+                # without one) is compiled in memory, so no build step is needed.
+                translations = load_translations(self.locales_dir, locale)
                 env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
                 self._envs[locale] = env
         return env
