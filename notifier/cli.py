@@ -117,11 +117,19 @@ def run() -> None:
     default=None,
     help="Write the report here instead of standard output.",
 )
-def replay(log_file: Path, out: Path | None) -> None:
+@click.option(
+    "--database-url",
+    default=None,
+    help="Replay into this (empty) database instead of a temporary SQLite file.",
+)
+def replay(log_file: Path, out: Path | None, database_url: str | None) -> None:
     """Feed an event log through the intake with a fixed clock; print a stable report."""
-    from notifier.replay import replay_file
+    from notifier.replay import ReplayError, replay_file
 
-    report = replay_file(log_file)
+    try:
+        report = replay_file(log_file, database_url)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
     if out is None:
         click.echo(report, nl=False)
     else:

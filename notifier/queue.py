@@ -41,4 +41,6 @@ def enqueue_notices(notice_ids: Iterable[int]) -> None:
 
 
 def enqueue_delivery(delivery_id: int, countdown: float | None = None) -> bool:
+    if not current_app.extensions["notifier"].settings.enqueue:
+        return False
     return _send("notifier.tasks.deliver", [delivery_id], countdown)
