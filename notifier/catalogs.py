@@ -45,7 +45,15 @@ def read_catalog(path: Path, locale: str | None = None) -> Catalog:
 def _write_catalog(catalog: Catalog, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
-        write_po(handle, catalog, width=100, sort_output=True, include_previous=True)
+        # Obsolete messages are dropped, not kept as #~ comments: git keeps their history.
+        write_po(
+            handle,
+            catalog,
+            width=100,
+            sort_output=True,
+            include_previous=True,
+            ignore_obsolete=True,
+        )
 
 
 def extract_messages(templates_dir: Path, mapping_file: Path) -> Catalog:
