@@ -54,9 +54,7 @@ def _original(notice_id: str, subject: str, event_id: str) -> dict[str, str]:
     return {"notice_id": notice_id, "subject": subject, "event_id": event_id}
 
 
-PROVISIONAL_SUBJECT = (
-    "Provisional trade confirmation: Buy 1,500 ACME — pending Layer-2 finality"
-)
+PROVISIONAL_SUBJECT = "Provisional trade confirmation: Buy 1,500 ACME — pending Layer-2 finality"
 
 
 def primer_l2() -> dict[str, Any]:
@@ -142,7 +140,10 @@ def cancellation() -> dict[str, Any]:
 def escalation(cause: str) -> dict[str, Any]:
     batch = {"batch_id": "B-2026-11-24-PM"} if cause == "batch_failed" else None
     reason = {
-        "batch_failed": {"code": "LIQUIDITY_SHORTFALL", "text": "The batch liquidity check failed."},
+        "batch_failed": {
+            "code": "LIQUIDITY_SHORTFALL",
+            "text": "The batch liquidity check failed.",
+        },
         "trade_reverted": {"code": "EXCHANGE_REVERSAL", "text": "The exchange reverted the trade."},
         "deadline_at_risk": None,
         "delivery_failed": {"code": "SMTP_550", "text": "Mailbox unavailable."},
