@@ -42,6 +42,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
         broker_transport_options=_broker_options(settings),
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
+        task_default_queue=settings.queue_name,
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -30,6 +30,7 @@ class Settings:
     database_url: str
     broker_url: str
     secret_key: bytes
+    queue_name: str = "notifier"
     api_keys: tuple[tuple[str, str], ...] = ()
     max_body_bytes: int = 256 * 1024
     templates_dir: Path = PROJECT_ROOT / "templates"
@@ -147,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         database_url=database_url,
         broker_url=env.get("NOTIFIER_BROKER_URL") or "filesystem://",
         secret_key=_load_secret_key(env, var_dir),
+        queue_name=env.get("NOTIFIER_QUEUE") or Settings.queue_name,
         api_keys=_parse_api_keys(env.get("NOTIFIER_API_KEYS", "")),
         max_body_bytes=_env_int(env, "NOTIFIER_MAX_BODY_BYTES", 256 * 1024),
         firm_name=env.get("NOTIFIER_FIRM_NAME") or Settings.firm_name,

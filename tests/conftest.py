@@ -86,9 +86,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def redis_client() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(REDIS_URL)
     client.ping()
-    client.flushdb()
     yield client
-    client.flushdb()
     client.close()
 
 
@@ -159,7 +157,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
 @pytest.fixture
 def live_env(tmp_path: Path, db_url: str, redis_client: redis.Redis) -> dict[str, str]:
     """Environment for an app that enqueues on real Redis, for a real worker."""
-    return make_env(tmp_path / "var", db_url, NOTIFIER_BROKER_URL=REDIS_URL)
+    # A queue of its own, so test runs sharing this Redis never take each other's tasks.
+    queue = f"notifier-test-{uuid.uuid4().hex[:10]}"
+    return make_env(tmp_path / "var", db_url, NOTIFIER_BROKER_URL=REDIS_URL, NOTIFIER_QUEUE=queue)
 
 
 @pytest.fixture
