@@ -36,6 +36,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    settings.var_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.conf.update(
         broker_url=settings.broker_url,

@@ -155,11 +155,31 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def live_env(tmp_path: Path, db_url: str, redis_client: redis.Redis) -> dict[str, str]:
+def live_extra() -> dict[str, str]:
+    """Extra NOTIFIER_* settings for the live app and worker; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def broker_url(redis_client: redis.Redis) -> str:
+    """The Redis the live app and worker use; override to use a private server."""
+    return REDIS_URL
+
+
+@pytest.fixture
+def live_env(
+    tmp_path: Path, db_url: str, broker_url: str, live_extra: dict[str, str]
+) -> dict[str, str]:
     """Environment for an app that enqueues on real Redis, for a real worker."""
     # A queue of its own, so test runs sharing this Redis never take each other's tasks.
     queue = f"notifier-test-{uuid.uuid4().hex[:10]}"
-    return make_env(tmp_path / "var", db_url, NOTIFIER_BROKER_URL=REDIS_URL, NOTIFIER_QUEUE=queue)
+    return make_env(
+        tmp_path / "var",
+        db_url,
+        NOTIFIER_BROKER_URL=broker_url,
+        NOTIFIER_QUEUE=queue,
+        **live_extra,
+    )
 
 
 @pytest.fixture
