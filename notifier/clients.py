@@ -44,8 +44,9 @@ def _replace_channels(
         channel.kind = "webhook" if is_plain_webhook(spec["url"]) else "apprise"
         channel.url_encrypted = runtime.vault.seal(spec["url"])
         channel.url_display = privacy_form(spec["url"])
-        if "secret" in spec:
-            channel.secret_encrypted = runtime.vault.seal(spec["secret"])
+        # PUT replaces: a channel sent without a secret has none any more.
+        secret = spec.get("secret")
+        channel.secret_encrypted = runtime.vault.seal(secret) if secret else None
         channel.priority = spec["priority"]
         channel.active = True
     # Channels left out are retired, not deleted: past deliveries still point at them.

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifier.models import AuditEntry, Delivery, Notice
+from notifier.models import AuditEntry, Delivery, FinalityEvent, Notice
 from notifier.runtime import Runtime
 
 
@@ -82,3 +82,24 @@ def _delivery_view(delivery: Delivery) -> dict[str, Any]:
             for a in delivery.attempts
         ],
     }
+
+
+def event_view(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
+    """Show how an event was handled: accepted, stored, stale or for an unknown client."""
+    with runtime.db.session() as session:
+        event = session.scalar(select(FinalityEvent).where(FinalityEvent.event_id == event_id))
+        if event is None:
+            return None
+        return {
+            "event_id": event.event_id,
+            "type": event.type,
+            "status": event.status,
+            "reason": event.status_reason,
+            "trade_id": event.trade_id,
+            "client_id": event.client_id,
+            "batch_id": event.batch_id,
+            "sequence": event.sequence,
+            "occurred_at": event.occurred_at.isoformat(),
+            "received_at": event.received_at.isoformat(),
+            "notice_ids": [n.id for n in event.notices],
+        }

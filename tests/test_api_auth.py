@@ -115,20 +115,7 @@ def test_a_key_is_checked_before_the_body_is_read(client: FlaskClient) -> None:
 ODD_PATH_IDS = ["%00", "a%00b", "%ED%A0%80", "x" * 300, "%20", "..%2F..%2Fetc"]
 
 
-def _expect_fix_on_postgresql(request: pytest.FixtureRequest, runtime: Runtime, why: str) -> None:
-    if runtime.settings.database_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
-
-
-def test_odd_ids_in_the_path_are_not_a_500(
-    request: pytest.FixtureRequest, client: FlaskClient, runtime: Runtime
-) -> None:
-    _expect_fix_on_postgresql(
-        request,
-        runtime,
-        "api/events.py and api/clients.py pass a NUL from the path to PostgreSQL, "
-        "which refuses it with an exception (500); the views should 404/422 such ids",
-    )
+def test_odd_ids_in_the_path_are_not_a_500(client: FlaskClient) -> None:
     for odd in ODD_PATH_IDS:
         for method, path, headers in (
             ("GET", f"/v1/events/{odd}", SUPPORT),
@@ -142,11 +129,6 @@ def test_odd_ids_in_the_path_are_not_a_500(
                 assert_envelope(response, response.status_code)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/notices.py passes an id beyond 64 bits to the database, which raises "
-    "(OverflowError on SQLite, DataError on PostgreSQL): a 500 where a 404 is due",
-)
 def test_a_notice_id_beyond_the_column_is_a_404(client: FlaskClient) -> None:
     for notice_id in ("0", "99999999999", str(2**63), "9" * 40):
         response = client.get(f"/v1/notices/{notice_id}", headers=SUPPORT)

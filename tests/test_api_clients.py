@@ -196,3 +196,31 @@ def test_no_channel_url_gets_a_500(client: FlaskClient) -> None:
     ]:
         response = put(client, mutate(VALID, "channels.2.url", url))
         assert response.status_code < 500, (url, response.data[:500])
+
+
+def test_custom_header_values_are_hidden_in_the_privacy_form(client: FlaskClient) -> None:
+    body = {
+        "name": "Hdr",
+        "channels": [{"name": "chat", "url": "json://chat.example.com/in?+X-Token=canary-hdr-77"}],
+    }
+    assert client.put("/v1/clients/hdr", json=body, headers=ADMIN).status_code == 201
+    shown = client.get("/v1/clients/hdr", headers=SUPPORT).get_data(as_text=True)
+    assert "canary-hdr-77" not in shown
+    assert "X-Token=****" in shown
+
+
+def test_put_without_secret_clears_the_old_one(client: FlaskClient) -> None:
+    with_secret = {
+        "name": "S",
+        "channels": [
+            {"name": "hook", "url": "https://hooks.example.com/in", "secret": WEBHOOK_SECRET}
+        ],
+    }
+    assert client.put("/v1/clients/sec", json=with_secret, headers=ADMIN).status_code == 201
+    apprise_only = {
+        "name": "S",
+        "channels": [{"name": "hook", "url": "json://hooks.example.com/in"}],
+    }
+    response = client.put("/v1/clients/sec", json=apprise_only, headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json["channels"][0]["has_secret"] is False

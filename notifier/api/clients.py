@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from notifier.api.auth import require_role
 from notifier.api.client_schemas import ClientSchema
-from notifier.api.errors import ApiError, load, read_json
+from notifier.api.errors import ApiError, is_path_id, load, read_json
 from notifier.clients import get_client, upsert_client
 
 bp = Blueprint("clients", __name__, url_prefix="/v1/clients")
@@ -17,12 +17,12 @@ _schema = ClientSchema()
 @require_role("admin")
 def put_client(client_id: str) -> tuple[Response, int]:
     """Create or replace a client and its channels."""
-    if not 1 <= len(client_id) <= 128:
+    if not is_path_id(client_id):
         raise ApiError(
             422,
             "validation_error",
             "Invalid client id.",
-            {"client_id": ["Must be 1-128 characters."]},
+            {"client_id": ["Must be 1-128 printable characters."]},
         )
     data = load(_schema, read_json())
     created, view = upsert_client(current_app.extensions["notifier"], client_id, data)
@@ -33,7 +33,9 @@ def put_client(client_id: str) -> tuple[Response, int]:
 @require_role("support")
 def show_client(client_id: str) -> Response:
     """Show a client; channel URLs only in Apprise's privacy form."""
-    view = get_client(current_app.extensions["notifier"], client_id)
+    view = (
+        get_client(current_app.extensions["notifier"], client_id) if is_path_id(client_id) else None
+    )
     if view is None:
         raise ApiError(404, "not_found", "No client with this id.")
     return jsonify(view)

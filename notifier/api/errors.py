@@ -119,6 +119,16 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+def is_path_id(value: str, max_len: int = 128) -> bool:
+    """Say whether an id from the URL could name a row (no control characters, not too long)."""
+    return 1 <= len(value) <= max_len and value.isprintable()
+
+
+def is_row_id(value: int) -> bool:
+    """Say whether an integer id from the URL fits the id columns (32-bit, positive)."""
+    return 1 <= value <= 2**31 - 1
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify
 
 from notifier.api.auth import require_role
-from notifier.api.errors import ApiError, load, read_json
+from notifier.api.errors import ApiError, is_path_id, load, read_json
 from notifier.api.event_schemas import FinalityEventSchema
 from notifier.intake import EventConflict, accept_event
-from notifier.models import FinalityEvent
 from notifier.queue import enqueue_notices
+from notifier.support import event_view
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 _schema = FinalityEventSchema()
@@ -40,20 +40,9 @@ def post_event() -> tuple[Response, int]:
 @require_role("producer", "support")
 def get_event(event_id: str) -> Response:
     """Show how an event was handled: accepted, stale, unknown client, or stored."""
-    runtime = current_app.extensions["notifier"]
-    from sqlalchemy import select
-
-    with runtime.db.session() as session:
-        event = session.scalar(select(FinalityEvent).where(FinalityEvent.event_id == event_id))
-        if event is None:
-            raise ApiError(404, "not_found", "No event with this event_id.")
-        return jsonify(
-            {
-                "event_id": event.event_id,
-                "type": event.type,
-                "status": event.status,
-                "reason": event.status_reason,
-                "received_at": event.received_at.isoformat(),
-                "notice_ids": [n.id for n in event.notices],
-            }
-        )
+    view = (
+        event_view(current_app.extensions["notifier"], event_id) if is_path_id(event_id) else None
+    )
+    if view is None:
+        raise ApiError(404, "not_found", "No event with this event_id.")
+    return jsonify(view)

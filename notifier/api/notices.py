@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from notifier.api.auth import require_role
-from notifier.api.errors import ApiError
+from notifier.api.errors import ApiError, is_row_id
 from notifier.support import notice_view
 
 bp = Blueprint("notices", __name__, url_prefix="/v1/notices")
@@ -15,7 +15,9 @@ bp = Blueprint("notices", __name__, url_prefix="/v1/notices")
 @require_role("support")
 def show_notice(notice_id: int) -> Response:
     """Show a notice, its deliveries, every attempt and its timeline."""
-    view = notice_view(current_app.extensions["notifier"], notice_id)
+    view = (
+        notice_view(current_app.extensions["notifier"], notice_id) if is_row_id(notice_id) else None
+    )
     if view is None:
         raise ApiError(404, "not_found", "No notice with this id.")
     return jsonify(view)

@@ -11,7 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from apprise import AppriseResultStatus, NotifyFormat
@@ -68,7 +68,20 @@ def privacy_form(url: str) -> str:
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
-    return str(instance.url(privacy=True))
+    return _mask_custom_parameters(str(instance.url(privacy=True)))
+
+
+def _mask_custom_parameters(url: str) -> str:
+    """Hide the values of Apprise's custom headers and payload fields (``+X-Token=…``).
+
+    Apprise's privacy form keeps them, but they often carry tokens.
+    """
+    parts = urlsplit(url)
+    query = [
+        (key, "****" if key[:1] in "+-:" else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
 def _service(url: str, secret: str | None, message_id: str, timeout: float) -> object:
