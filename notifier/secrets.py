@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import threading
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -83,29 +84,41 @@ def redact(text: str) -> str:
     return text
 
 
-class RedactingFilter(logging.Filter):
-    """Rewrite every log record so no secret reaches a handler."""
+def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Rewrite a log record so that no secret reaches any handler or formatter."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string must not drop the record
+        message = str(record.msg)
+    record.msg = redact(message)
+    record.args = None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    return record
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not drop the record
-            message = str(record.msg)
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+
+_factory_lock = threading.Lock()
 
 
 def install_log_redaction() -> None:
-    """Attach the redacting filter to every handler of the root logger and to new ones."""
+    """Redact every log record as it is made, whichever handler later writes it.
+
+    A record factory (not a handler filter) also covers handlers added afterwards:
+    gunicorn's, Celery's and the test runner's.
+    """
+    with _factory_lock:
+        current = logging.getLogRecordFactory()
+        if getattr(current, "notifier_redacts", False):
+            return
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            return _redact_record(current(*args, **kwargs))
+
+        factory.notifier_redacts = True  # type: ignore[attr-defined]  # marker against double install
+        logging.setLogRecordFactory(factory)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
