@@ -295,6 +295,7 @@ def _reverse(
         ):
             continue
         context = base_context(rule.runtime, client, rule.event_id) | {
+            "variant": cause,
             "trade": latest.context["trade"],
             "finality": latest.context.get("finality"),
             "batch": {"batch_id": batch_id} if batch_id else None,
