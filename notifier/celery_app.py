@@ -69,7 +69,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
     return celery
 
 
-@after_setup_logger.connect
-@after_setup_task_logger.connect
+@after_setup_logger.connect  # type: ignore[untyped-decorator]  # celery ships no types
+@after_setup_task_logger.connect  # type: ignore[untyped-decorator]  # celery ships no types
 def _redact_worker_logs(**_: object) -> None:
     install_log_redaction()

@@ -58,8 +58,9 @@ class Rule:
 
     def clients(self, ids: Iterable[str | None]) -> dict[str, Client]:
         wanted = {i for i in ids if i}
-        rows = self.session.scalars(select(Client).where(Client.id.in_(wanted))) if wanted else []
-        return {c.id: c for c in rows}
+        if not wanted:
+            return {}
+        return {c.id: c for c in self.session.scalars(select(Client).where(Client.id.in_(wanted)))}
 
 
 def latest_confirming(session: Session, trade_id: str) -> Notice | None:

@@ -94,7 +94,7 @@ def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
 
 
 def _message(runtime: Runtime, notice: Notice, delivery: Delivery) -> channels.Message:
-    payload = {
+    payload: dict[str, object] = {
         "type": f"notice.{notice.kind}",
         "timestamp": (notice.rendered_at or notice.created_at).isoformat(),
         "data": {

@@ -66,12 +66,12 @@ class FixedClock:
 
 
 class _Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802  # http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         return
 
 

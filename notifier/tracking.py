@@ -104,7 +104,7 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
 def backoff(settings: Settings, attempt: int) -> float:
     """Exponential backoff with jitter: base·2^(n-1), scaled by a random 50-100 %."""
     ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
-    return ceiling * (0.5 + random.random() / 2)
+    return float(ceiling * (0.5 + random.random() / 2))
 
 
 def record_attempt(

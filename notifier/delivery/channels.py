@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from apprise import AppriseResultStatus, NotifyFormat
+from apprise.plugins.base import NotifyBase
 
 from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.secrets import redact
@@ -68,7 +69,8 @@ def privacy_form(url: str) -> str:
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
-    return _mask_custom_parameters(str(instance.url(privacy=True)))
+    shown = instance.url(privacy=True)  # type: ignore[no-untyped-call]  # untyped in apprise
+    return _mask_custom_parameters(str(shown))
 
 
 def _mask_custom_parameters(url: str) -> str:
@@ -84,7 +86,7 @@ def _mask_custom_parameters(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
-def _service(url: str, secret: str | None, message_id: str, timeout: float) -> object:
+def _service(url: str, secret: str | None, message_id: str, timeout: float) -> NotifyBase:
     if is_plain_webhook(url):
         return NotifySignedWebhook(
             endpoint=url, secret=secret, message_id=message_id, timeout=timeout
@@ -95,7 +97,7 @@ def _service(url: str, secret: str | None, message_id: str, timeout: float) -> o
     return instance
 
 
-def _body_for(service: object, message: Message) -> tuple[str, str]:
+def _body_for(service: NotifyBase, message: Message) -> tuple[str, str]:
     if isinstance(service, NotifySignedWebhook):
         return json.dumps(message.payload, sort_keys=True, separators=(",", ":")), NotifyFormat.TEXT
     wanted = getattr(service, "notify_format", NotifyFormat.TEXT)

@@ -27,19 +27,20 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-class NotifySignedWebhook(NotifyBase):  # type: ignore[misc]  # Apprise ships no stubs for NotifyBase
+class NotifySignedWebhook(NotifyBase):
     """POST a prepared JSON body to a plain HTTP(S) endpoint, signed."""
 
-    service_name = "Signed webhook"
-    protocol = "notifier-webhook"
-    secure_protocol = "notifier-webhooks"
+    service_name = "Signed webhook"  # type: ignore[assignment]  # NotifyBase types it None
+    # Never registered by scheme: notifier builds it for plain http(s) channels itself.
+    protocol = "notifier-webhook"  # type: ignore[assignment]  # NotifyBase types it None
+    secure_protocol = "notifier-webhooks"  # type: ignore[assignment]  # likewise
     request_rate_per_sec = 0  # local or per-client endpoints: no shared throttle
 
     def __init__(
         self, *, endpoint: str, secret: str | None, message_id: str, timeout: float, **kwargs: Any
     ) -> None:
         parts = urlsplit(endpoint)
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]  # apprise leaves it untyped
             host=parts.hostname, port=parts.port, secure=parts.scheme == "https", **kwargs
         )
         self.endpoint = endpoint
@@ -52,10 +53,6 @@ class NotifySignedWebhook(NotifyBase):  # type: ignore[misc]  # Apprise ships no
 
     def url(self, privacy: bool = False, *args: Any, **kwargs: Any) -> str:
         return self._display
-
-    @property
-    def url_identifier(self) -> tuple[str, str]:
-        return ("notifier-webhook", self.message_id)
 
     def send(
         self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any

@@ -19,7 +19,7 @@ def run_migrations() -> None:
             context.run_migrations()
         return
     url = config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url)
+    engine = create_engine(str(url))
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata)
         with context.begin_transaction():
