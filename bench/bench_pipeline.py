@@ -565,6 +565,12 @@ def _measure(
         f"bench {cpu.ours['bench']:.1f} s, other processes {cpu.others:.1f} s "
         f"over {window:.1f} s x {os.cpu_count()} cores; load avg before {load_before:.2f}"
     )
+    if delivered:
+        # CPU per event does not depend on what else the machine was doing.
+        print(
+            f"  CPU / event  web {cpu.ours['web'] / args.events * 1000:.1f} ms, "
+            f"worker {cpu.ours['worker'] / delivered * 1000:.1f} ms"
+        )
     problems = []
     if errors:
         problems.append(f"{len(errors)} POSTs refused, e.g. {errors[0]}")
