@@ -14,10 +14,10 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench i18n clean
+.PHONY: help install run test lint fmt bench i18n i18n-update clean
 
 help: ## Show the targets and what they do
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -33,6 +33,10 @@ install: $(STAMP) i18n ## Create .venv, install notifier with dev tools, compile
 
 i18n: $(STAMP) ## Compile the gettext catalogs (locales/*/LC_MESSAGES/*.po -> .mo)
 	$(BIN)/notifier i18n compile
+
+i18n-update: $(STAMP) ## Re-extract messages from templates into locales/messages.pot and merge into each .po
+	$(BIN)/notifier i18n extract
+	$(BIN)/notifier i18n update
 
 run: install ## Run web + worker + beat on the embedded defaults (SQLite + broker under var/)
 	$(BIN)/notifier db upgrade
