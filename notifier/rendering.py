@@ -97,7 +97,9 @@ class Renderer:
             if env is None:
                 env = SandboxedEnvironment(
                     loader=FileSystemLoader(self.templates_dir),
-                    autoescape=select_autoescape(["html"], default_for_string=False),
+                    # Markdown bodies are escaped like HTML: channels render them to HTML, so a
+                    # "<script>" in a client name must arrive as text there too.
+                    autoescape=select_autoescape(["html", "md"], default_for_string=False),
                     extensions=["jinja2.ext.i18n"],
                     trim_blocks=True,
                     lstrip_blocks=True,
@@ -115,4 +117,15 @@ class Renderer:
         env = self._environment(locale)
         values = dict(context, fmt=Formatter(locale, timezone), locale=locale)
         out = [env.get_template(f"{kind}/{name}").render(values) for name in FORMATS]
-        return Rendered(subject=" ".join(out[0].split()), text=out[1], html=out[2], markdown=out[3])
+        return Rendered(
+            subject=" ".join(out[0].split()),
+            text=out[1],
+            html=out[2],
+            markdown=_unescape_quotes(out[3]),
+        )
+
+
+def _unescape_quotes(markdown: str) -> str:
+    """Give Markdown its quotes back: with < > & escaped no HTML can form, and an
+    apostrophe shown as ``&#39;`` reads badly where Markdown is displayed as written."""
+    return markdown.replace("&#39;", "'").replace("&#34;", '"')

@@ -112,9 +112,13 @@ def test_html_escapes_data(renderer: Renderer, kind: str, variant: str) -> None:
     for item in context.get("affected", []):
         item["client_name"] = f"Acme {SCRIPT}"
     for locale in ("en", "ja"):
-        html = render(renderer, kind, context, locale).html
+        rendered = render(renderer, kind, context, locale)
+        html = rendered.html
         assert "<script" not in html
         assert "Firm &lt;script&gt;alert(1)&lt;/script&gt;" in html
+        # Markdown channels turn bodies into HTML: data is escaped there too.
+        assert "<script" not in rendered.markdown
+        assert "Firm &lt;script&gt;" in rendered.markdown
         if kind.startswith("confirmation") or kind in {"correction", "escalation"}:
             assert "Acme &lt;script&gt;alert(1)&lt;/script&gt;" in html
 
