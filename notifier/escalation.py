@@ -32,17 +32,7 @@ def escalate_failure(session: Session, runtime: Runtime, notice: Notice) -> list
     """Tell support that a client notice reached none of its channels (once per notice)."""
     if notice.status != NoticeStatus.FAILED or notice.client_id == SUPPORT_AUDIENCE:
         return []
-    client = session.get(Client, notice.client_id)
-    plan = escalation_plan(
-        runtime,
-        cause="delivery_failed",
-        key=str(notice.id),
-        event_id=notice.event.event_id if notice.event else "",
-        affected=[affected_entry(notice, client)],
-        batch_id=notice.batch_id,
-        deadline_at=notice.deadline_at,
-    )
-    return [n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)]
+    return _escalate(session, runtime, notice, "delivery_failed")
 
 
 def escalate_at_risk(runtime: Runtime) -> list[int]:
@@ -63,18 +53,21 @@ def escalate_at_risk(runtime: Runtime) -> list[int]:
             .limit(500)
         ).all()
         for notice in at_risk:
-            client = session.get(Client, notice.client_id)
-            plan = escalation_plan(
-                runtime,
-                cause="deadline_at_risk",
-                key=str(notice.id),
-                event_id=notice.event.event_id if notice.event else "",
-                affected=[affected_entry(notice, client)],
-                batch_id=notice.batch_id,
-                deadline_at=notice.deadline_at,
-            )
-            created.extend(
-                n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)
-            )
+            created.extend(_escalate(session, runtime, notice, "deadline_at_risk"))
             notice.escalated_at = now
     return created
+
+
+def _escalate(session: Session, runtime: Runtime, notice: Notice, cause: str) -> list[int]:
+    """Write one escalation about ``notice`` (deduplicated per cause); return its id."""
+    client = session.get(Client, notice.client_id)
+    plan = escalation_plan(
+        runtime,
+        cause=cause,
+        key=str(notice.id),
+        event_id=notice.event.event_id if notice.event else "",
+        affected=[affected_entry(notice, client)],
+        batch_id=notice.batch_id,
+        deadline_at=notice.deadline_at,
+    )
+    return [n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)]

@@ -9,7 +9,7 @@ goes out once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,15 @@ class Rule:
             state = TradeState(trade_id=trade_id)
             self.session.add(state)
         return state
+
+    def confirmed(self, states: list[TradeState]) -> Iterator[tuple[TradeState, Notice, Client]]:
+        """Yield each trade with its newest confirmation and its client, where both exist."""
+        clients = self.clients(s.client_id for s in states)
+        for state in states:
+            latest = latest_confirming(self.session, state.trade_id)
+            client = clients.get(state.client_id or "")
+            if latest is not None and client is not None:
+                yield state, latest, client
 
     def clients(self, ids: Iterable[str | None]) -> dict[str, Client]:
         wanted = {i for i in ids if i}
@@ -242,12 +251,9 @@ def _batch_final(rule: Rule) -> Decision:
         "final_at": _iso(batch.final_at or batch.batch_end_at),
     }
     states = _trades_in_batch(rule, batch.batch_id, (TradeStatus.PROVISIONAL,))
-    clients = rule.clients(s.client_id for s in states)
     plans = []
-    for state in states:
-        latest = latest_confirming(rule.session, state.trade_id)
-        client = clients.get(state.client_id or "")
-        if latest is None or client is None or not (latest.context.get("finality") or {}).get("l2"):
+    for state, latest, client in rule.confirmed(states):
+        if not (latest.context.get("finality") or {}).get("l2"):
             continue
         context = finalised_context(latest.context, rule.runtime, rule.event_id, data)
         plans.append(
@@ -285,15 +291,8 @@ def _reverse(
 ) -> Decision:
     """Send a reversal per confirmed trade and one escalation listing them all."""
     plans, supersede, affected = [], [], []
-    clients = rule.clients(s.client_id for s in states)
-    for state in states:
-        latest = latest_confirming(rule.session, state.trade_id)
-        client = clients.get(state.client_id or "")
-        if (
-            latest is None
-            or client is None
-            or state.status in (TradeStatus.REVERTED, TradeStatus.CANCELLED)
-        ):
+    for state, latest, client in rule.confirmed(states):
+        if state.status in (TradeStatus.REVERTED, TradeStatus.CANCELLED):
             continue
         context = base_context(rule.runtime, client, rule.event_id) | {
             "variant": cause,
@@ -339,13 +338,8 @@ def _batch_delayed(rule: Rule) -> Decision:
     data = rule.body["batch"]
     to = data.get("rolled_to_batch_id") or data.get("new_value_date")
     states = _trades_in_batch(rule, batch.batch_id, (TradeStatus.PROVISIONAL,))
-    clients = rule.clients(s.client_id for s in states)
     plans = []
-    for state in states:
-        latest = latest_confirming(rule.session, state.trade_id)
-        client = clients.get(state.client_id or "")
-        if latest is None or client is None:
-            continue
+    for state, latest, client in rule.confirmed(states):
         context = base_context(rule.runtime, client, rule.event_id) | {
             "trade": latest.context["trade"],
             "batch": data,

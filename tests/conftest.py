@@ -23,6 +23,7 @@ from notifier import create_app
 from notifier.config import Settings, load_settings
 from notifier.runtime import Runtime
 from tests.support.receivers import SmtpSink, WebhookReceiver
+from tests.support.server import LiveServer
 from tests.support.worker import WorkerProcess
 
 PG_ADMIN_URL = os.environ.get(
@@ -136,6 +137,15 @@ def runtime(app: Flask) -> Runtime:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[LiveServer]:
+    """The ``app`` served over real HTTP on 127.0.0.1 (threaded)."""
+    live = LiveServer(app)
+    live.start()
+    yield live
+    live.stop()
 
 
 @pytest.fixture

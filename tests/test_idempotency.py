@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
@@ -17,14 +15,6 @@ from notifier.runtime import Runtime
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import register_client, webhook_channel
 from tests.support.server import LiveServer
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[LiveServer]:
-    live = LiveServer(app)
-    live.start()
-    yield live
-    live.stop()
 
 
 def test_same_event_posted_20_times_concurrently_is_one_event(

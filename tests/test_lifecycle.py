@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
@@ -25,14 +23,6 @@ from tests.support.receivers import WebhookReceiver, free_port
 from tests.support.server import LiveServer
 
 BATCH = "B-2026-11-24-PM"
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[LiveServer]:
-    live = LiveServer(app)
-    live.start()
-    yield live
-    live.stop()
 
 
 def test_batch_failure_of_200_trades_sends_200_reversals_and_one_escalation(
