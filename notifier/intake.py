@@ -216,6 +216,7 @@ def _materialise(
         locale=client.locale if client else runtime.settings.support_locale,
         timezone=client.timezone if client else runtime.settings.support_timezone,
         supersedes_id=plan.supersedes_id,
+        resend_of_id=plan.resend_of_id,
         deadline_at=plan.deadline_at,
         created_at=runtime.clock(),
     )

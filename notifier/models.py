@@ -146,6 +146,7 @@ class Notice(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     body_md: Mapped[str | None] = mapped_column(Text)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+    resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
     deadline_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

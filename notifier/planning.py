@@ -30,6 +30,7 @@ class NoticePlan:
     trade_id: str | None = None
     batch_id: str | None = None
     supersedes_id: int | None = None
+    resend_of_id: int | None = None
     deadline_at: datetime | None = None
 
     @property

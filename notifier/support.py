@@ -37,6 +37,7 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "batch_id": notice.batch_id,
             "event_id": notice.event.event_id if notice.event else None,
             "supersedes_id": notice.supersedes_id,
+            "resend_of_id": notice.resend_of_id,
             "locale": notice.locale,
             "timezone": notice.timezone,
             "subject": notice.subject,
@@ -103,3 +104,35 @@ def event_view(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
             "received_at": event.received_at.isoformat(),
             "notice_ids": [n.id for n in event.notices],
         }
+
+
+def search_notices(
+    runtime: Runtime, filters: dict[str, Any], limit: int, before_id: int | None
+) -> list[dict[str, Any]]:
+    """Find notices by client, trade, batch, event, kind or status; newest first."""
+    query = select(Notice).order_by(Notice.id.desc()).limit(limit)
+    for name in ("client_id", "trade_id", "batch_id", "kind", "status"):
+        if filters.get(name):
+            query = query.where(getattr(Notice, name) == filters[name])
+    if filters.get("event_id"):
+        query = query.join(FinalityEvent).where(FinalityEvent.event_id == filters["event_id"])
+    if before_id is not None:
+        query = query.where(Notice.id < before_id)
+    with runtime.db.session() as session:
+        return [_summary(n) for n in session.scalars(query)]
+
+
+def _summary(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "kind": notice.kind,
+        "variant": notice.variant,
+        "status": notice.status,
+        "client_id": notice.client_id,
+        "trade_id": notice.trade_id,
+        "batch_id": notice.batch_id,
+        "subject": notice.subject,
+        "created_at": notice.created_at.isoformat(),
+        "resend_of_id": notice.resend_of_id,
+        "supersedes_id": notice.supersedes_id,
+    }

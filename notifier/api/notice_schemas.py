@@ -1,0 +1,43 @@
+"""Query and body schemas for support's notice calls: search and resend."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from notifier.states import NoticeStatus
+
+NOTICE_KINDS = (
+    "confirmation_l1",
+    "confirmation_l2",
+    "primer_l2",
+    "reversal",
+    "delay",
+    "correction",
+    "cancellation",
+    "escalation",
+)
+
+
+def _id_text() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=128))
+
+
+class NoticeSearchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    client_id = _id_text()
+    trade_id = _id_text()
+    batch_id = _id_text()
+    event_id = _id_text()
+    kind = fields.String(validate=validate.OneOf(NOTICE_KINDS))
+    status = fields.String(validate=validate.OneOf([s.value for s in NoticeStatus]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class ResendSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
