@@ -319,10 +319,12 @@ def _reverse(
         state.status = TradeStatus.REVERTED
     if not plans:
         return Decision.stored("no confirmed trade to reverse")
+    # Support's escalation names two causes: a whole batch, or one trade (reverted or failed).
+    escalation_cause = "batch_failed" if cause == "batch_failed" else "trade_reverted"
     plans.append(
         escalation_plan(
             rule.runtime,
-            cause=cause,
+            cause=escalation_cause,
             key=key,
             event_id=rule.event_id,
             affected=affected,

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
@@ -129,3 +130,32 @@ def test_undelivered_confirmation_escalates_before_its_deadline(settings: Settin
     finally:
         support.stop()
         runtime.db.dispose()
+
+
+@pytest.mark.parametrize("status", ["reverted", "failed"])
+def test_a_reverted_or_failed_trade_is_reversed_and_escalated(
+    app: Flask, runtime: Runtime, status: str
+) -> None:
+    client = app.test_client()
+    body = {"name": "Acme", "locale": "de", "channels": []}
+    assert client.put("/v1/clients/acme", json=body, headers=ADMIN).status_code == 201
+    provisional = load_event("l2_provisional")
+    assert client.post("/v1/events", json=provisional, headers=PRODUCER).status_code == 202
+    event = copy.deepcopy(provisional)
+    event["event_id"] = f"evt-{status}"
+    event["sequence"] = 2
+    event["finality"]["status"] = status
+    event["reason"] = {"code": "SETTLEMENT_FAIL", "text": "Counterparty did not deliver."}
+    response = client.post("/v1/events", json=event, headers=PRODUCER)
+    assert response.status_code == 202, response.json
+    reversal_id, escalation_id = response.json["notice_ids"]
+    with app.app_context():
+        pipeline.process_notices(runtime, [reversal_id, escalation_id])
+    with runtime.db.session() as session:
+        reversal = session.get(Notice, reversal_id)
+        escalation = session.get(Notice, escalation_id)
+        assert reversal is not None and escalation is not None
+        assert (reversal.kind, reversal.variant) == ("reversal", f"trade_{status}")
+        assert (escalation.kind, escalation.variant) == ("escalation", "trade_reverted")
+        assert escalation.subject and "Trade reverted" in escalation.subject
+        assert reversal.subject and "T-20261124-0002" in reversal.subject
