@@ -89,21 +89,37 @@ def event_view(runtime: Runtime, event_id: str) -> dict[str, Any] | None:
     """Show how an event was handled: accepted, stored, stale or for an unknown client."""
     with runtime.db.session() as session:
         event = session.scalar(select(FinalityEvent).where(FinalityEvent.event_id == event_id))
-        if event is None:
-            return None
-        return {
-            "event_id": event.event_id,
-            "type": event.type,
-            "status": event.status,
-            "reason": event.status_reason,
-            "trade_id": event.trade_id,
-            "client_id": event.client_id,
-            "batch_id": event.batch_id,
-            "sequence": event.sequence,
-            "occurred_at": event.occurred_at.isoformat(),
-            "received_at": event.received_at.isoformat(),
-            "notice_ids": [n.id for n in event.notices],
-        }
+        return None if event is None else _event_summary(event)
+
+
+def search_events(
+    runtime: Runtime, filters: dict[str, Any], limit: int, before_id: int | None
+) -> list[dict[str, Any]]:
+    """Find events by status (e.g. unknown_client), type, client, trade or batch; newest first."""
+    query = select(FinalityEvent).order_by(FinalityEvent.id.desc()).limit(limit)
+    for name, value in filters.items():
+        query = query.where(getattr(FinalityEvent, name) == value)
+    if before_id is not None:
+        query = query.where(FinalityEvent.id < before_id)
+    with runtime.db.session() as session:
+        return [_event_summary(e) for e in session.scalars(query)]
+
+
+def _event_summary(event: FinalityEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "event_id": event.event_id,
+        "type": event.type,
+        "status": event.status,
+        "reason": event.status_reason,
+        "trade_id": event.trade_id,
+        "client_id": event.client_id,
+        "batch_id": event.batch_id,
+        "sequence": event.sequence,
+        "occurred_at": event.occurred_at.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "notice_ids": [n.id for n in event.notices],
+    }
 
 
 def search_notices(

@@ -109,3 +109,19 @@ def test_search_filters_and_pages(app: Flask, runtime: Runtime) -> None:
     bad = client.get("/v1/notices?status=lost&limit=0", headers=SUPPORT)
     assert bad.status_code == 422
     assert {"status", "limit"} <= set(bad.json["error"]["fields"])
+
+
+def test_events_for_unknown_clients_are_listed_for_support(app: Flask) -> None:
+    client = app.test_client()
+    register_client(client, [], client_id="acme")
+    stray = load_event("l1_final", event_id="evt-stray")
+    stray["trade"]["client_id"] = "nobody"
+    answer = client.post("/v1/events", json=stray, headers=PRODUCER)
+    assert answer.status_code == 202 and answer.json["status"] == "unknown_client"
+    assert (
+        client.post("/v1/events", json=load_event("l2_final"), headers=PRODUCER).status_code == 202
+    )
+    found = client.get("/v1/events?status=unknown_client", headers=SUPPORT).json["events"]
+    assert [(e["event_id"], e["client_id"]) for e in found] == [("evt-stray", "nobody")]
+    assert "not registered" in found[0]["reason"]
+    assert client.get("/v1/events?status=nope", headers=SUPPORT).status_code == 422

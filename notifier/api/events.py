@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
 from notifier.api.event_schemas import FinalityEventSchema
+from notifier.api.support_schemas import EventSearchSchema
 from notifier.intake import EventConflict, accept_event
 from notifier.queue import enqueue_notices
-from notifier.support import event_view
+from notifier.support import event_view, search_events
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 _schema = FinalityEventSchema()
+_search = EventSearchSchema()
 
 
 @bp.post("")
@@ -34,6 +36,17 @@ def post_event() -> tuple[Response, int]:
         return jsonify(result.response), 200
     enqueue_notices(result.notice_ids)
     return jsonify(result.response), 202
+
+
+@bp.get("")
+@require_role("producer", "support")
+def list_events() -> Response:
+    """Find events by status (e.g. ``unknown_client``, ``stale``), type, client, trade, batch."""
+    query = load(_search, request.args.to_dict())
+    limit, before_id = query.pop("limit"), query.pop("before_id", None)
+    found = search_events(current_app.extensions["notifier"], query, limit, before_id)
+    next_before = found[-1]["id"] if len(found) == limit else None
+    return jsonify({"events": found, "next_before_id": next_before})
 
 
 @bp.get("/<event_id>")

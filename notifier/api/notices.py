@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
-from notifier.api.notice_schemas import NoticeSearchSchema, ResendSchema
+from notifier.api.support_schemas import NoticeSearchSchema, ResendSchema
 from notifier.queue import enqueue_notices
 from notifier.resend import CannotResend, NoticeNotFound, resend_notice
 from notifier.support import notice_view, search_notices

@@ -1,10 +1,11 @@
-"""Query and body schemas for support's notice calls: search and resend."""
+"""Query and body schemas for support's calls: notice and event search, resend."""
 
 from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from notifier.states import NoticeStatus
+from notifier.api.event_schemas import EVENT_TYPES
+from notifier.states import EventStatus, NoticeStatus
 
 NOTICE_KINDS = (
     "confirmation_l1",
@@ -32,6 +33,19 @@ class NoticeSearchSchema(Schema):
     event_id = _id_text()
     kind = fields.String(validate=validate.OneOf(NOTICE_KINDS))
     status = fields.String(validate=validate.OneOf([s.value for s in NoticeStatus]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class EventSearchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    client_id = _id_text()
+    trade_id = _id_text()
+    batch_id = _id_text()
+    type = fields.String(validate=validate.OneOf(EVENT_TYPES))
+    status = fields.String(validate=validate.OneOf([s.value for s in EventStatus]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
