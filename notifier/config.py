@@ -149,6 +149,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         broker_url=env.get("NOTIFIER_BROKER_URL") or "filesystem://",
         secret_key=_load_secret_key(env, var_dir),
         queue_name=env.get("NOTIFIER_QUEUE") or Settings.queue_name,
+        # templates/ and locales/ sit beside the package; an install elsewhere names them.
+        templates_dir=Path(env.get("NOTIFIER_TEMPLATES_DIR") or Settings.templates_dir),
+        locales_dir=Path(env.get("NOTIFIER_LOCALES_DIR") or Settings.locales_dir),
         api_keys=_parse_api_keys(env.get("NOTIFIER_API_KEYS", "")),
         max_body_bytes=_env_int(env, "NOTIFIER_MAX_BODY_BYTES", 256 * 1024),
         firm_name=env.get("NOTIFIER_FIRM_NAME") or Settings.firm_name,
