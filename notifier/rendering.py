@@ -8,6 +8,7 @@ looks nothing up on disk.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,35 +41,81 @@ def _decimal(value: Any) -> Decimal:
 
 
 class Formatter:
-    """Babel formatting bound to one client's locale and timezone; used by templates."""
+    """Babel formatting bound to one client's locale and timezone; used by templates.
+
+    One serves one render. The text, HTML and Markdown bodies show the same amounts and
+    dates, so it formats each value once and hands the same text back after that.
+    """
 
     def __init__(self, locale: str, timezone: str) -> None:
         self.locale = locale
         self.zone = ZoneInfo(timezone)
+        self._babel_locale = Locale.parse(locale)  # parsed once, not on every Babel call
+        self._shown: dict[tuple[str, str, str], str] = {}
+
+    def _once(self, how: str, value: Any, extra: str, make: Callable[[], str]) -> str:
+        # Keyed by type and text: Decimal("1.0") == Decimal("1.00") but they show differently.
+        key = (how, f"{type(value).__name__}:{value}", extra)
+        shown = self._shown.get(key)
+        if shown is None:
+            shown = self._shown[key] = make()
+        return shown
 
     def money(self, amount: Any, currency: str) -> str:
         # No quantization: a price of 101.2345 must not be shown as 101.23.
-        return str(
-            format_currency(
-                _decimal(amount), currency, locale=self.locale, decimal_quantization=False
-            )
+        return self._once(
+            "money",
+            amount,
+            currency,
+            lambda: str(
+                format_currency(
+                    _decimal(amount),
+                    currency,
+                    locale=self._babel_locale,
+                    decimal_quantization=False,
+                )
+            ),
         )
 
     def number(self, value: Any) -> str:
-        return str(format_decimal(_decimal(value), locale=self.locale, decimal_quantization=False))
+        return self._once(
+            "number",
+            value,
+            "",
+            lambda: str(
+                format_decimal(
+                    _decimal(value), locale=self._babel_locale, decimal_quantization=False
+                )
+            ),
+        )
 
     def percent(self, value: Any) -> str:
-        return str(format_percent(_decimal(value), locale=self.locale))
+        return self._once(
+            "percent",
+            value,
+            "",
+            lambda: str(format_percent(_decimal(value), locale=self._babel_locale)),
+        )
 
     def datetime(self, value: str | datetime) -> str:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        local = moment.astimezone(self.zone)
-        shown = format_datetime(local, "medium", tzinfo=self.zone, locale=self.locale)
-        return f"{shown} {local.tzname()}"
+        return self._once(
+            "datetime", value, "", lambda: _show_datetime(value, self.zone, self._babel_locale)
+        )
 
     def date(self, value: str | date) -> str:
-        day = date.fromisoformat(value) if isinstance(value, str) else value
-        return str(format_date(day, "medium", locale=self.locale))
+        return self._once("date", value, "", lambda: _show_date(value, self._babel_locale))
+
+
+def _show_datetime(value: str | datetime, zone: ZoneInfo, locale: Locale) -> str:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(zone)
+    shown = format_datetime(local, "medium", tzinfo=zone, locale=locale)
+    return f"{shown} {local.tzname()}"
+
+
+def _show_date(value: str | date, locale: Locale) -> str:
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return str(format_date(day, "medium", locale=locale))
 
 
 def normalise_locale(tag: str) -> str:
