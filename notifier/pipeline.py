@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
 from notifier.escalation import escalate_failure
@@ -42,24 +44,35 @@ class FollowUp:
         self.notice_ids.extend(other.notice_ids)
 
 
-def render_notice(runtime: Runtime, notice_id: int) -> bool:
-    """Render a pending notice and store subject and bodies; False if there was none."""
-    with runtime.db.session() as session:
-        notice = session.get(Notice, notice_id, with_for_update=True)
-        if notice is None:
-            log.warning("notice %s does not exist", notice_id)
-            return False
-        if notice.status != NoticeStatus.PENDING:
-            return notice.status != NoticeStatus.SUPERSEDED
-        rendered = runtime.renderer.render(
-            notice.kind, notice.context, notice.locale, notice.timezone
-        )
-        notice.subject, notice.body_text = rendered.subject, rendered.text
-        notice.body_html, notice.body_md = rendered.html, rendered.markdown
-        now = runtime.clock()
-        notice.rendered_at = now
-        move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
-        return True
+# Built once: composing a statement costs the worker more CPU than SQLite takes to run it.
+_DUE_DELIVERY_IDS = (
+    select(Delivery.id)
+    .where(Delivery.notice_id == bindparam("notice_id"), Delivery.status.in_(DUE_DELIVERY_STATES))
+    .order_by(Delivery.id)
+)
+# populate_existing: the claim's UPDATE bypassed any copy the session holds.
+_CLAIMED_DELIVERY = (
+    select(Delivery)
+    .options(joinedload(Delivery.channel))
+    .where(Delivery.id == bindparam("delivery_id"))
+    .execution_options(populate_existing=True)
+)
+_SENT_DELIVERY = (
+    select(Delivery)
+    .options(joinedload(Delivery.notice))
+    .where(Delivery.id == bindparam("delivery_id"))
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken for sending, with all the send needs; no ORM rows travel on."""
+
+    delivery_id: int
+    url: str
+    secret: str | None
+    message_id: str
+    message: channels.Message
 
 
 def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
@@ -71,32 +84,123 @@ def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
 
 
 def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
-    """Render the notice, then try each due delivery once, in channel priority order."""
+    """Render the notice, then try each due delivery once, in channel priority order.
+
+    Rendering shares a transaction with the first claim, and each attempt's record with
+    the next claim; every send runs between two transactions, never inside one.
+    """
     follow_up = FollowUp()
-    if not render_notice(runtime, notice_id):
-        return follow_up
     with runtime.db.session() as session:
-        due = list(
-            session.scalars(
-                select(Delivery.id)
-                .where(Delivery.notice_id == notice_id, Delivery.status.in_(DUE_DELIVERY_STATES))
-                .order_by(Delivery.id)
-            )
-        )
-        if not due:
-            notice = session.get(Notice, notice_id)
-            if notice is not None and not notice.deliveries:
-                settle_notice(session, notice, runtime.clock(), "no active channel")
-                follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
-    for delivery_id in due:
-        follow_up.add(deliver(runtime, delivery_id))
+        # Nothing here reads back what it wrote: one flush at commit writes the notice
+        # once (rendered, then delivering) and, on PostgreSQL, its audit rows in one INSERT.
+        with session.no_autoflush:
+            notice = _render(session, runtime, notice_id)
+            if notice is None:
+                return follow_up
+            due = list(session.scalars(_DUE_DELIVERY_IDS, {"notice_id": notice_id}))
+            has_due = bool(due)
+            claimed = _claim_next(session, runtime, due)
+        if not has_due and not notice.deliveries:
+            settle_notice(session, notice, runtime.clock(), "no active channel")
+            follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
+    while claimed is not None:
+        outcome = _send(runtime, claimed)
+        with runtime.db.session() as session:
+            follow_up.add(_record(session, runtime, claimed, outcome))
+            claimed = _claim_next(session, runtime, due)
     return follow_up
 
 
-def _message(runtime: Runtime, notice: Notice, delivery: Delivery) -> channels.Message:
+def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
+    """Attempt one delivery if it is due; say when to retry and what escalations it made."""
+    with runtime.db.session() as session:
+        claimed = _claim(session, runtime, delivery_id)
+    if claimed is None:
+        return FollowUp()
+    outcome = _send(runtime, claimed)
+    with runtime.db.session() as session:
+        return _record(session, runtime, claimed, outcome)
+
+
+def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None:
+    """Render a pending notice and store subject and bodies.
+
+    Return the notice if its deliveries may go out (rendered now or before), else None.
+    """
+    notice = session.get(Notice, notice_id, with_for_update=True)
+    if notice is None:
+        log.warning("notice %s does not exist", notice_id)
+        return None
+    if notice.status != NoticeStatus.PENDING:
+        return None if notice.status == NoticeStatus.SUPERSEDED else notice
+    rendered = runtime.renderer.render(notice.kind, notice.context, notice.locale, notice.timezone)
+    notice.subject, notice.body_text = rendered.subject, rendered.text
+    notice.body_html, notice.body_md = rendered.html, rendered.markdown
+    now = runtime.clock()
+    notice.rendered_at = now
+    move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
+    return notice
+
+
+def _claim_next(session: Session, runtime: Runtime, due: list[int]) -> Claimed | None:
+    """Claim the first of ``due`` that can be taken now, removing the ids it tried."""
+    while due:
+        claimed = _claim(session, runtime, due.pop(0))
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | None:
+    """Take a due delivery and prepare its send; None if it is not due or taken."""
+    now = runtime.clock()
+    if not claim_delivery(session, delivery_id, now):
+        return None
+    delivery = session.scalars(_CLAIMED_DELIVERY, {"delivery_id": delivery_id}).one()
+    notice = delivery.notice
+    if notice.status == NoticeStatus.RENDERED:
+        move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+    try:
+        url, secret = _target(runtime, delivery)
+    except (IndexError, ValueError):
+        url, secret = "", None
+    return Claimed(delivery_id, url, secret, delivery.message_id, _message(notice))
+
+
+def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
+    # Called between transactions: a slow receiver holds no database lock.
+    return channels.send(
+        claimed.url,
+        claimed.message,
+        secret=claimed.secret,
+        message_id=claimed.message_id,
+        timeout=runtime.settings.delivery_timeout_seconds,
+    )
+
+
+def _record(
+    session: Session, runtime: Runtime, claimed: Claimed, outcome: channels.Outcome
+) -> FollowUp:
+    """Store the attempt, settle the notice and escalate if it reached no channel."""
+    follow_up = FollowUp()
+    now = runtime.clock()
+    delivery = session.scalars(_SENT_DELIVERY, {"delivery_id": claimed.delivery_id}).one()
+    delay = record_attempt(
+        session, runtime.settings, delivery, outcome, now, permanent=not claimed.url
+    )
+    if delay is not None:
+        follow_up.retries.append(Retry(claimed.delivery_id, delay))
+    session.flush()
+    settle_notice(session, delivery.notice, now)
+    follow_up.notice_ids.extend(escalate_failure(session, runtime, delivery.notice))
+    return follow_up
+
+
+def _message(notice: Notice) -> channels.Message:
     payload: dict[str, object] = {
         "type": f"notice.{notice.kind}",
-        "timestamp": (notice.rendered_at or notice.created_at).isoformat(),
+        # In UTC as stored, also when the notice was rendered in this same transaction.
+        "timestamp": (notice.rendered_at or notice.created_at).astimezone(UTC).isoformat(),
         "data": {
             "notice_id": notice.id,
             "kind": notice.kind,
@@ -134,42 +238,3 @@ def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
         return url, secret
     index = int(delivery.target.removeprefix("support:"))
     return runtime.settings.support_channel_urls[index], None
-
-
-def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
-    """Attempt one delivery if it is due; say when to retry and what escalations it made."""
-    follow_up = FollowUp()
-    now = runtime.clock()
-    with runtime.db.session() as session:
-        if not claim_delivery(session, delivery_id, now):
-            return follow_up
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
-        notice = delivery.notice
-        if notice.status == NoticeStatus.RENDERED:
-            move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
-        message = _message(runtime, notice, delivery)
-        try:
-            url, secret = _target(runtime, delivery)
-        except (IndexError, ValueError):
-            url, secret = "", None
-        message_id = delivery.message_id
-    # The send runs outside any transaction: a slow receiver holds no database lock.
-    outcome = channels.send(
-        url,
-        message,
-        secret=secret,
-        message_id=message_id,
-        timeout=runtime.settings.delivery_timeout_seconds,
-    )
-    now = runtime.clock()
-    with runtime.db.session() as session:
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
-        delay = record_attempt(session, runtime.settings, delivery, outcome, now, permanent=not url)
-        if delay is not None:
-            follow_up.retries.append(Retry(delivery_id, delay))
-        session.flush()
-        settle_notice(session, delivery.notice, now)
-        follow_up.notice_ids.extend(escalate_failure(session, runtime, delivery.notice))
-    return follow_up

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from notifier.config import Settings
 from notifier.delivery.channels import Outcome
-from notifier.models import AuditEntry, Delivery, DeliveryAttempt, Notice
+from notifier.models import AuditEntry, Delivery, DeliveryAttempt, Notice, UTCDateTime
 from notifier.states import (
     DUE_DELIVERY_STATES,
     DeliveryStatus,
@@ -79,20 +79,27 @@ def move_delivery(
     delivery.status = target
 
 
+# The worker's per-notice statements are built once: composing a statement costs the
+# worker more CPU than SQLite takes to run it.
+_NOW = bindparam("now", type_=UTCDateTime())
+_CLAIM = (
+    update(Delivery)
+    .where(
+        Delivery.id == bindparam("delivery_id"),
+        Delivery.status.in_(DUE_DELIVERY_STATES),
+        Delivery.next_attempt_at <= _NOW,
+    )
+    .values(
+        status=DeliveryStatus.SENDING, claimed_at=_NOW, attempt_count=Delivery.attempt_count + 1
+    )
+    .execution_options(synchronize_session=False)
+)
+_DELIVERY_STATUSES = select(Delivery.status).where(Delivery.notice_id == bindparam("notice_id"))
+
+
 def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     """Take a due delivery for sending; False if another worker has it or it is not due."""
-    result = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status.in_(DUE_DELIVERY_STATES),
-            Delivery.next_attempt_at <= now,
-        )
-        .values(
-            status=DeliveryStatus.SENDING, claimed_at=now, attempt_count=Delivery.attempt_count + 1
-        )
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_CLAIM, {"delivery_id": delivery_id, "now": now})
     claimed = bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
     if claimed:
         audit(
@@ -147,7 +154,7 @@ def settle_notice(
     session: Session, notice: Notice, now: datetime, reason: str | None = None
 ) -> None:
     """Derive the notice's status from its deliveries once none is in flight."""
-    statuses = list(session.scalars(select(Delivery.status).where(Delivery.notice_id == notice.id)))
+    statuses = list(session.scalars(_DELIVERY_STATUSES, {"notice_id": notice.id}))
     settled = notice_status_from_deliveries(statuses)
     if settled is None or notice.status in {
         NoticeStatus.SUPERSEDED,
