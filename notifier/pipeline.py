@@ -13,7 +13,7 @@ from notifier.delivery import channels
 from notifier.escalation import escalate_failure
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
-from notifier.secrets import remember_secret
+from notifier.secrets import redact, remember_secret
 from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
 from notifier.tracking import (
     WORKER,
@@ -97,6 +97,9 @@ def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
             notice = _render(session, runtime, notice_id)
             if notice is None:
                 return follow_up
+            if notice.status == NoticeStatus.FAILED:  # it could not be rendered
+                follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
+                return follow_up
             due = list(session.scalars(_DUE_DELIVERY_IDS, {"notice_id": notice_id}))
             has_due = bool(due)
             claimed = _claim_next(session, runtime, due)
@@ -133,10 +136,18 @@ def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None
         return None
     if notice.status != NoticeStatus.PENDING:
         return None if notice.status == NoticeStatus.SUPERSEDED else notice
-    rendered = runtime.renderer.render(notice.kind, notice.context, notice.locale, notice.timezone)
+    now = runtime.clock()
+    try:
+        rendered = runtime.renderer.render(
+            notice.kind, notice.context, notice.locale, notice.timezone
+        )
+    except Exception as exc:  # a template or context fault: every retry would fail alike
+        log.exception("notice %s could not be rendered", notice_id)
+        reason = f"could not be rendered: {type(exc).__name__}: {redact(str(exc))[:300]}"
+        move_notice(session, notice, NoticeStatus.FAILED, WORKER, reason, at=now)
+        return notice
     notice.subject, notice.body_text = rendered.subject, rendered.text
     notice.body_html, notice.body_md = rendered.html, rendered.markdown
-    now = runtime.clock()
     notice.rendered_at = now
     move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
     return notice

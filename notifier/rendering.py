@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.catalogs import LOCALES, load_translations
@@ -118,6 +118,21 @@ def _show_date(value: str | date, locale: Locale) -> str:
     return str(format_date(day, "medium", locale=locale))
 
 
+class PrintingUndefined(Undefined):
+    """Undefined that may be tested (``{% if trade.fx_rate %}``) but never printed.
+
+    A missing value printed as an empty string once hid a cause label missing from an
+    escalation; a client must never get a notice with a silent hole in it, so printing
+    one fails the render (and the task retries, visibly) instead.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        self._fail_with_undefined_error()
+        return ""  # not reached: the call above raises
+
+
 def normalise_locale(tag: str) -> str:
     """Return a locale Babel knows (``en-US`` → ``en_US``), or raise ValueError."""
     try:
@@ -151,6 +166,7 @@ class Renderer:
                     trim_blocks=True,
                     lstrip_blocks=True,
                     keep_trailing_newline=True,
+                    undefined=PrintingUndefined,
                 )
                 # de_AT → de → English: a locale without a catalog, or a string missing,
                 # empty or fuzzy in it, renders in English. A .po newer than its .mo (or

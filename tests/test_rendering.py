@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jinja2 import UndefinedError
 from markupsafe import escape
 
 from notifier.catalogs import load_translations
@@ -331,3 +332,15 @@ def test_primer_links_and_badge(renderer: Renderer) -> None:
     assert f'href="{samples.LINKS["explainer"]}"' in rendered.html
     ja = render(renderer, "primer_l2", SAMPLES["primer_l2", "-"], "ja")
     assert "レイヤー2で決済済み — T+0.5で確定" in ja.text
+
+
+def test_a_missing_value_fails_the_render_instead_of_printing_nothing(
+    renderer: Renderer,
+) -> None:
+    context = copy.deepcopy(SAMPLES["escalation", "batch_failed"]) | {"cause": "no_such_cause"}
+    with pytest.raises(UndefinedError):
+        render(renderer, "escalation", context, "en")
+    # Optional fields that are only tested, not printed, still render.
+    context = copy.deepcopy(SAMPLES["confirmation_l1", "final"])
+    context["trade"].pop("fx_rate", None)
+    assert "FX rate" not in render(renderer, "confirmation_l1", context, "en").text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from notifier import pipeline
+from notifier.models import Notice
 from notifier.runtime import Runtime
 from tests.conftest import PRODUCER, SUPPORT, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
@@ -125,3 +126,26 @@ def test_events_for_unknown_clients_are_listed_for_support(app: Flask) -> None:
     assert [(e["event_id"], e["client_id"]) for e in found] == [("evt-stray", "nobody")]
     assert "not registered" in found[0]["reason"]
     assert client.get("/v1/events?status=nope", headers=SUPPORT).status_code == 422
+
+
+def test_a_notice_that_cannot_be_rendered_fails_and_escalates(app: Flask, runtime: Runtime) -> None:
+    client = app.test_client()
+    register_client(client, [], client_id="acme")
+    posted = client.post("/v1/events", json=load_event("l1_final"), headers=PRODUCER)
+    (notice_id,) = posted.json["notice_ids"]
+    with runtime.db.session() as session:
+        notice = session.get(Notice, notice_id)
+        assert notice is not None
+        notice.context = {k: v for k, v in notice.context.items() if k != "trade"}
+    with app.app_context():
+        follow_up = pipeline.process_notices(runtime, [notice_id])
+    view = notice_view(client, notice_id)
+    assert view["status"] == "failed"
+    failed = [e for e in view["timeline"] if e["to"] == "failed"]
+    assert "could not be rendered" in failed[0]["reason"]
+    (escalation_id,) = follow_up.notice_ids
+    escalation = notice_view(client, escalation_id)
+    assert (escalation["kind"], escalation["variant"]) == ("escalation", "delivery_failed")
+    # Run again (the relay would): nothing more happens.
+    with app.app_context():
+        assert pipeline.process_notices(runtime, [notice_id]).notice_ids == []
