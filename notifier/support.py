@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from notifier.models import AuditEntry, Delivery, FinalityEvent, Notice
 from notifier.runtime import Runtime
@@ -96,13 +96,20 @@ def search_events(
     runtime: Runtime, filters: dict[str, Any], limit: int, before_id: int | None
 ) -> list[dict[str, Any]]:
     """Find events by status (e.g. unknown_client), type, client, trade or batch; newest first."""
-    query = select(FinalityEvent).order_by(FinalityEvent.id.desc()).limit(limit)
-    for name, value in filters.items():
-        query = query.where(getattr(FinalityEvent, name) == value)
-    if before_id is not None:
-        query = query.where(FinalityEvent.id < before_id)
+    query = _filtered(select(FinalityEvent), FinalityEvent, filters, limit, before_id)
     with runtime.db.session() as session:
         return [_event_summary(e) for e in session.scalars(query)]
+
+
+def _filtered(
+    query: Select[Any], model: Any, filters: dict[str, Any], limit: int, before_id: int | None
+) -> Select[Any]:
+    """Add column filters and one page (newest first, ids below ``before_id``) to a query."""
+    for name, value in filters.items():
+        query = query.where(getattr(model, name) == value)
+    if before_id is not None:
+        query = query.where(model.id < before_id)
+    return query.order_by(model.id.desc()).limit(limit)
 
 
 def _event_summary(event: FinalityEvent) -> dict[str, Any]:
@@ -126,14 +133,11 @@ def search_notices(
     runtime: Runtime, filters: dict[str, Any], limit: int, before_id: int | None
 ) -> list[dict[str, Any]]:
     """Find notices by client, trade, batch, event, kind or status; newest first."""
-    query = select(Notice).order_by(Notice.id.desc()).limit(limit)
-    for name in ("client_id", "trade_id", "batch_id", "kind", "status"):
-        if filters.get(name):
-            query = query.where(getattr(Notice, name) == filters[name])
-    if filters.get("event_id"):
-        query = query.join(FinalityEvent).where(FinalityEvent.event_id == filters["event_id"])
-    if before_id is not None:
-        query = query.where(Notice.id < before_id)
+    query = select(Notice)
+    event_id = filters.pop("event_id", None)
+    if event_id:
+        query = query.join(FinalityEvent).where(FinalityEvent.event_id == event_id)
+    query = _filtered(query, Notice, filters, limit, before_id)
     with runtime.db.session() as session:
         return [_summary(n) for n in session.scalars(query)]
 

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
 from notifier.api.event_schemas import FinalityEventSchema
-from notifier.api.support_schemas import EventSearchSchema
+from notifier.api.support_schemas import EventSearchSchema, page
 from notifier.intake import EventConflict, accept_event
 from notifier.queue import enqueue_notices
 from notifier.support import event_view, search_events
@@ -45,8 +45,7 @@ def list_events() -> Response:
     query = load(_search, request.args.to_dict())
     limit, before_id = query.pop("limit"), query.pop("before_id", None)
     found = search_events(current_app.extensions["notifier"], query, limit, before_id)
-    next_before = found[-1]["id"] if len(found) == limit else None
-    return jsonify({"events": found, "next_before_id": next_before})
+    return jsonify({"events": found, "next_before_id": page(found, limit)})
 
 
 @bp.get("/<event_id>")

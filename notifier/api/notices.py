@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
-from notifier.api.support_schemas import NoticeSearchSchema, ResendSchema
+from notifier.api.support_schemas import NoticeSearchSchema, ResendSchema, page
 from notifier.queue import enqueue_notices
 from notifier.resend import CannotResend, NoticeNotFound, resend_notice
 from notifier.support import notice_view, search_notices
@@ -23,8 +23,7 @@ def list_notices() -> Response:
     query = load(_search, request.args.to_dict())
     limit, before_id = query.pop("limit"), query.pop("before_id", None)
     found = search_notices(current_app.extensions["notifier"], query, limit, before_id)
-    next_before = found[-1]["id"] if len(found) == limit else None
-    return jsonify({"notices": found, "next_before_id": next_before})
+    return jsonify({"notices": found, "next_before_id": page(found, limit)})
 
 
 @bp.get("/<int:notice_id>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from notifier.api.event_schemas import EVENT_TYPES
@@ -23,31 +25,28 @@ def _id_text() -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=128))
 
 
-class NoticeSearchSchema(Schema):
+class _PagedSearchSchema(Schema):
+    """Filters by client, trade and batch, and a page: ``limit`` rows before ``before_id``."""
+
     class Meta:
         unknown = RAISE
 
     client_id = _id_text()
     trade_id = _id_text()
     batch_id = _id_text()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class NoticeSearchSchema(_PagedSearchSchema):
     event_id = _id_text()
     kind = fields.String(validate=validate.OneOf(NOTICE_KINDS))
     status = fields.String(validate=validate.OneOf([s.value for s in NoticeStatus]))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
 
-class EventSearchSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    client_id = _id_text()
-    trade_id = _id_text()
-    batch_id = _id_text()
+class EventSearchSchema(_PagedSearchSchema):
     type = fields.String(validate=validate.OneOf(EVENT_TYPES))
     status = fields.String(validate=validate.OneOf([s.value for s in EventStatus]))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class ResendSchema(Schema):
@@ -55,3 +54,8 @@ class ResendSchema(Schema):
         unknown = RAISE
 
     reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+def page(rows: list[dict[str, Any]], limit: int) -> int | None:
+    """Return the ``before_id`` of the next page, or None when this page is the last."""
+    return rows[-1]["id"] if len(rows) == limit else None
