@@ -11,6 +11,7 @@ from notifier.runtime import Runtime
 
 
 def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
+    """Show one notice: its summary, content facts, deliveries with attempts, timeline."""
     with runtime.db.session() as session:
         notice = session.get(Notice, notice_id)
         if notice is None:
@@ -27,21 +28,10 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             )
             .order_by(AuditEntry.at, AuditEntry.id)
         ).all()
-        return {
-            "id": notice.id,
-            "kind": notice.kind,
-            "variant": notice.variant,
-            "status": notice.status,
-            "client_id": notice.client_id,
-            "trade_id": notice.trade_id,
-            "batch_id": notice.batch_id,
+        return _summary(notice) | {
             "event_id": notice.event.event_id if notice.event else None,
-            "supersedes_id": notice.supersedes_id,
-            "resend_of_id": notice.resend_of_id,
             "locale": notice.locale,
             "timezone": notice.timezone,
-            "subject": notice.subject,
-            "created_at": notice.created_at.isoformat(),
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
             "deliveries": [_delivery_view(d) for d in notice.deliveries],
