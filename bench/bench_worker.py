@@ -49,6 +49,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_pipeline import database  # noqa: E402  # the same throwaway-database helper
+
 EVENT_TEMPLATE = ROOT / "tests" / "data" / "l1_final.json"
 ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
 PRODUCER_KEY = "bench-producer-" + secrets.token_hex(8)
@@ -91,27 +93,6 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@contextmanager
-def database(kind: str, workdir: Path, pg_url: str) -> Iterator[str]:
-    """Yield an empty database URL: a SQLite file, or a throwaway PostgreSQL schema."""
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.sqlite'}"
-        return
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    schema = "benchw_" + uuid.uuid4().hex[:10]
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in pg_url else "?"
-        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        engine.dispose()
 
 
 class Timings:
