@@ -200,7 +200,7 @@ class DeliveryAttempt(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
     duration_ms: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(16))  # sent / failed / timeout / nothing_sent
+    outcome: Mapped[str] = mapped_column(String(16))  # sent / failed / timeout / nothing_sent / lost
     error: Mapped[str | None] = mapped_column(Text)  # redacted
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempts")

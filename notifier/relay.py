@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from notifier.escalation import escalate_failure
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
@@ -25,7 +26,12 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
     now = runtime.clock()
     cutoff = now - timedelta(seconds=settings.relay_grace_seconds)
     with runtime.db.session() as session:
-        release_stale_claims(session, now - timedelta(seconds=settings.sending_lease_seconds), now)
+        lease_expired = now - timedelta(seconds=settings.sending_lease_seconds)
+        escalations = [
+            notice_id
+            for notice in release_stale_claims(session, lease_expired, now)
+            for notice_id in escalate_failure(session, runtime, notice)
+        ]
         notice_ids = list(
             session.scalars(
                 select(Notice.id)
@@ -47,4 +53,4 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
                 .limit(limit)
             )
         )
-    return DueWork(notice_ids, delivery_ids)
+    return DueWork(list(dict.fromkeys(escalations + notice_ids)), delivery_ids)

@@ -168,33 +168,44 @@ def settle_notice(
     move_notice(session, notice, settled, WORKER, reason, at=now)
 
 
-def release_stale_claims(session: Session, lease_expired_before: datetime, now: datetime) -> int:
-    """Hand deliveries left in ``sending`` by a dead worker back as retrying."""
+def release_stale_claims(
+    session: Session, lease_expired_before: datetime, now: datetime
+) -> list[Notice]:
+    """Hand deliveries left in ``sending`` by a dead worker back as retrying.
+
+    The lost attempt is recorded (outcome ``lost``): it may or may not have reached the
+    receiver, which can deduplicate on the webhook-id. Return the notices that failed
+    because that was their last attempt.
+    """
     stuck = session.scalars(
         select(Delivery).where(
             Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < lease_expired_before
         )
     ).all()
+    failed: list[Notice] = []
     for delivery in stuck:
-        # The attempt may or may not have reached the receiver; webhook-id lets it dedupe.
-        if delivery.attempt_count >= delivery.max_attempts:
-            move_delivery(
-                session,
-                delivery,
-                DeliveryStatus.FAILED,
-                "relay",
-                "worker lost during the last attempt",
-                at=now,
+        started = delivery.claimed_at or now
+        session.add(
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                number=delivery.attempt_count,
+                started_at=started,
+                finished_at=now,
+                duration_ms=int((now - started).total_seconds() * 1000),
+                outcome="lost",
+                error="the worker was lost during this attempt",
             )
-        else:
-            move_delivery(
-                session,
-                delivery,
-                DeliveryStatus.RETRYING,
-                "relay",
-                "worker lost during the attempt",
-                at=now,
-            )
-            delivery.next_attempt_at = now
+        )
         delivery.claimed_at = None
-    return len(stuck)
+        if delivery.attempt_count >= delivery.max_attempts:
+            reason = "worker lost during the last attempt"
+            move_delivery(session, delivery, DeliveryStatus.FAILED, "relay", reason, at=now)
+            session.flush()
+            settle_notice(session, delivery.notice, now)
+            if delivery.notice.status == NoticeStatus.FAILED:
+                failed.append(delivery.notice)
+        else:
+            reason = "worker lost during the attempt"
+            move_delivery(session, delivery, DeliveryStatus.RETRYING, "relay", reason, at=now)
+            delivery.next_attempt_at = now
+    return failed

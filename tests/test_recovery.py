@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from notifier import create_app, pipeline
+from notifier.config import Settings
+from notifier.models import Delivery
+from notifier.relay import find_due_work
+from notifier.replay import FixedClock
+from notifier.runtime import Runtime
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, wait_for_status, webhook_channel
 from tests.support.receivers import WebhookReceiver, free_port
@@ -58,3 +67,54 @@ def test_worker_killed_and_redis_down_at_enqueue_still_delivers(
         beat.stop()
     assert len(webhook_receiver.delivered()) == 1
     assert view["deliveries"][0]["attempts"][0]["outcome"] == "sent"
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+def test_a_delivery_lost_with_its_worker_is_retried_or_failed_by_the_relay(
+    settings: Settings, webhook_receiver: WebhookReceiver, max_attempts: int
+) -> None:
+    app = create_app(
+        replace(
+            settings,
+            relay_grace_seconds=0,
+            sending_lease_seconds=120,
+            delivery_max_attempts=max_attempts,
+        )
+    )
+    runtime: Runtime = app.extensions["notifier"]
+    runtime.db.upgrade()
+    clock = FixedClock(datetime.fromisoformat("2026-11-25T16:00:00+00:00"))
+    runtime.clock = clock
+    try:
+        client = app.test_client()
+        register_client(client, [webhook_channel(webhook_receiver.url)])
+        posted = client.post("/v1/events", json=load_event("l1_final"), headers=PRODUCER)
+        (notice_id,) = posted.json["notice_ids"]
+        # The worker renders and claims the delivery, then dies before sending.
+        # (the worker's own steps, stopped where the crash happens)
+        with runtime.db.session() as session:
+            (delivery_id,) = session.scalars(select(Delivery.id)).all()
+            assert pipeline._render(session, runtime, notice_id) is not None
+            assert pipeline._claim(session, runtime, delivery_id) is not None
+        clock.now += timedelta(seconds=60)
+        assert find_due_work(runtime).delivery_ids == [], "inside the lease nothing moves"
+        clock.now += timedelta(seconds=61)
+        due = find_due_work(runtime)
+        if max_attempts > 1:
+            assert due.delivery_ids == [delivery_id]
+            with app.app_context():
+                pipeline.process_notices(runtime, [notice_id])
+                pipeline.deliver(runtime, delivery_id)
+            view = notice_view(client, notice_id)
+            assert view["status"] == "delivered"
+            attempts = view["deliveries"][0]["attempts"]
+            assert [a["outcome"] for a in attempts] == ["lost", "sent"]
+            assert len(webhook_receiver.delivered()) == 1
+        else:
+            view = notice_view(client, notice_id)
+            assert view["status"] == "failed"
+            assert [a["outcome"] for a in view["deliveries"][0]["attempts"]] == ["lost"]
+            (escalation_id,) = due.notice_ids
+            assert notice_view(client, escalation_id)["variant"] == "delivery_failed"
+    finally:
+        runtime.db.dispose()
