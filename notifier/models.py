@@ -200,7 +200,8 @@ class DeliveryAttempt(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
     duration_ms: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(16))  # sent / failed / timeout / nothing_sent / lost
+    # sent / failed / timeout / nothing_sent / lost (the worker died during it)
+    outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)  # redacted
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempts")
