@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from notifier.lifecycle import plan_event
@@ -22,7 +22,10 @@ from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice, Tr
 from notifier.planning import SUPPORT_AUDIENCE, Decision, NoticePlan
 from notifier.runtime import Runtime
 from notifier.states import EventStatus, NoticeStatus
-from notifier.tracking import audit, move_notice
+from notifier.tracking import audit, supersede_notice
+
+# deadlock_detected, serialization_failure
+_LOCK_CONFLICTS = {"40P01", "40001"}
 
 
 class EventConflict(Exception):
@@ -46,7 +49,7 @@ def accept_event(
 ) -> IntakeResult:
     """Store ``canonical`` once; a repeat returns the original answer."""
     digest = body_hash(canonical)
-    last_error: IntegrityError | None = None
+    last_error: IntegrityError | OperationalError | None = None
     for _ in range(5):
         try:
             with runtime.db.session() as session:
@@ -61,6 +64,12 @@ def accept_event(
         except IntegrityError as exc:
             # A concurrent request won the race (same event_id, trade state or notice);
             # the next round sees its row and answers from it.
+            last_error = exc
+        except OperationalError as exc:
+            # PostgreSQL broke a lock cycle with a worker settling the notice this event
+            # replaces; nothing was written, so the event is simply taken again.
+            if getattr(exc.orig, "sqlstate", None) not in _LOCK_CONFLICTS:
+                raise
             last_error = exc
     assert last_error is not None
     raise last_error
@@ -90,16 +99,7 @@ def _store(
     decision = _apply_ordering(session, event) or plan_event(session, runtime, event, canonical)
     notices = write_plans(session, runtime, decision.plans, event, actor)
     for notice_id in decision.supersede:
-        superseded = session.get(Notice, notice_id)
-        if superseded is not None:
-            move_notice(
-                session,
-                superseded,
-                NoticeStatus.SUPERSEDED,
-                actor,
-                f"replaced by event {event.event_id}",
-                at=now,
-            )
+        supersede_notice(session, notice_id, actor, f"replaced by event {event.event_id}", at=now)
     if decision.status == EventStatus.ACCEPTED and not notices:
         decision.status, decision.reason = (
             EventStatus.STORED,

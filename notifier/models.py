@@ -95,6 +95,9 @@ class Channel(Base):
     secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    # Set when the receiver said the endpoint is gone (HTTP 410); a PUT of the client clears it.
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
 
     client: Mapped[Client] = relationship(back_populates="channels")
 
@@ -180,6 +183,9 @@ class Delivery(Base):
     # Standard Webhooks' webhook-id: the same on every retry of this delivery.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why it ended as it did when no attempt says so: e.g. skipped because its notice was
+    # replaced before it went out, or failed because the channel was disabled.
+    status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -205,6 +211,24 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)  # redacted
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempts")
+
+
+class ChannelOutage(Base):
+    """A client channel failing deliveries, from the first exhausted one to the next success.
+
+    Support gets one escalation per outage, not one per notice; ``notices_failed`` counts
+    the notices whose delivery on this channel failed during it.
+    """
+
+    __tablename__ = "channel_outages"
+    __table_args__ = (Index("ix_channel_outages_open", "channel_id", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    notices_failed: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
 
 
 class AuditEntry(Base):

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import object_session
+
 from notifier.finality import confirmation_deadline, cycle_label
-from notifier.models import Client, Notice
+from notifier.models import Client, Delivery, Notice
 from notifier.runtime import Runtime
-from notifier.states import EventStatus
+from notifier.states import DeliveryStatus, EventStatus
 
 SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
 CONFIRMING_KINDS = ("confirmation_l1", "confirmation_l2", "correction")
@@ -78,11 +81,35 @@ def with_cycle_label(
 
 
 def original_ref(notice: Notice) -> dict[str, Any]:
+    """Name a notice as the client saw it: its subject and the date it was issued, or that
+    it never went out. ``notice_id`` and ``event_id`` are for machines; templates do not
+    print them (the client never saw either).
+
+    The row is locked first: a worker may be sending the notice this very moment, and
+    what the reference says must match whether it went out (a replaced notice's unsent
+    deliveries are skipped in this same transaction).
+    """
+    session = object_session(notice)
+    went_out = False
+    if session is not None:
+        session.refresh(notice, with_for_update=True)
+        went_out = bool(session.scalar(_WENT_OUT, {"notice_id": notice.id}))
+    sent = went_out and notice.subject is not None and notice.rendered_at is not None
     return {
         "notice_id": notice.id,
-        "subject": notice.subject,
         "event_id": notice.event.event_id if notice.event else None,
+        "trade_id": notice.trade_id,
+        "sent": sent,
+        "subject": notice.subject if sent else None,
+        "sent_at": notice.rendered_at.isoformat() if sent and notice.rendered_at else None,
     }
+
+
+# Sent, or on the wire now (a replaced notice's attempt in flight is not called back).
+_WENT_OUT = select(func.count(Delivery.id)).where(
+    Delivery.notice_id == bindparam("notice_id"),
+    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING)),
+)
 
 
 def deadline_for(runtime: Runtime, client: Client, trade: dict[str, Any]) -> datetime:

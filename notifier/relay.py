@@ -47,7 +47,8 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
                 .where(
                     Delivery.status.in_(DUE_DELIVERY_STATES),
                     Delivery.next_attempt_at <= cutoff,
-                    Notice.status != NoticeStatus.PENDING,
+                    # Pending: the notice task renders it first. Superseded: never sent.
+                    Notice.status.not_in((NoticeStatus.PENDING, NoticeStatus.SUPERSEDED)),
                 )
                 .order_by(Delivery.next_attempt_at)
                 .limit(limit)

@@ -77,7 +77,8 @@ NOTICE_TRANSITIONS: dict[NoticeStatus, frozenset[NoticeStatus]] = {
 _D = DeliveryStatus
 DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     _D.QUEUED: frozenset({_D.SENDING, _D.SKIPPED}),
-    _D.SENDING: frozenset({_D.SENT, _D.RETRYING, _D.FAILED}),
+    # sending → skipped: an attempt that failed after its notice was replaced is not retried.
+    _D.SENDING: frozenset({_D.SENT, _D.RETRYING, _D.FAILED, _D.SKIPPED}),
     # A worker killed mid-send leaves "sending"; the relay hands it back as retrying.
     _D.RETRYING: frozenset({_D.SENDING, _D.SKIPPED}),
     _D.SENT: frozenset({_D.QUEUED}),  # resend

@@ -34,6 +34,10 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "timezone": notice.timezone,
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
+            # Exactly what went out: the stored subject and bodies, not a fresh render.
+            "text": notice.body_text,
+            "html": notice.body_html,
+            "markdown": notice.body_md,
             "deliveries": [_delivery_view(d) for d in notice.deliveries],
             "timeline": [
                 {
@@ -61,6 +65,7 @@ def _delivery_view(delivery: Delivery) -> dict[str, Any]:
         "next_attempt_at": delivery.next_attempt_at.isoformat(),
         "webhook_id": delivery.message_id,
         "last_error": delivery.last_error,
+        "status_reason": delivery.status_reason,
         "attempts": [
             {
                 "number": a.number,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from notifier.config import Settings
@@ -21,6 +21,7 @@ from notifier.states import (
 )
 
 WORKER = "worker"
+NOT_RETRIED = "not retried: its notice was replaced"
 
 
 def audit(
@@ -88,6 +89,8 @@ _CLAIM = (
         Delivery.id == bindparam("delivery_id"),
         Delivery.status.in_(DUE_DELIVERY_STATES),
         Delivery.next_attempt_at <= _NOW,
+        # A replaced notice never goes out, whoever asks (relay, retry, a late task).
+        ~exists().where(Notice.id == Delivery.notice_id, Notice.status == NoticeStatus.SUPERSEDED),
     )
     .values(
         status=DeliveryStatus.SENDING, claimed_at=_NOW, attempt_count=Delivery.attempt_count + 1
@@ -95,6 +98,41 @@ _CLAIM = (
     .execution_options(synchronize_session=False)
 )
 _DELIVERY_STATUSES = select(Delivery.status).where(Delivery.notice_id == bindparam("notice_id"))
+
+
+def skip_delivery(
+    session: Session, delivery: Delivery, actor: str, reason: str, *, at: datetime
+) -> None:
+    """End a delivery that must not go out, with the reason on the row and in the audit."""
+    move_delivery(session, delivery, DeliveryStatus.SKIPPED, actor, reason, at=at)
+    delivery.status_reason = reason
+    delivery.claimed_at = None
+
+
+_UNSENT_DELIVERIES = (
+    select(Delivery)
+    .where(Delivery.notice_id == bindparam("notice_id"), Delivery.status.in_(DUE_DELIVERY_STATES))
+    .order_by(Delivery.id)
+    .with_for_update()
+)
+
+
+def supersede_notice(
+    session: Session, notice_id: int, actor: str, reason: str, *, at: datetime
+) -> None:
+    """Mark a notice replaced and skip every delivery of it that has not gone out.
+
+    The notice row is locked first, as the worker's render does, so the two queue
+    instead of deadlocking. A delivery in ``sending`` is already on the wire: its
+    attempt is recorded as usual, but a failed one is not retried (``record_attempt``).
+    """
+    notice = session.get(Notice, notice_id, with_for_update=True, populate_existing=True)
+    if notice is None or notice.status == NoticeStatus.SUPERSEDED:
+        return
+    move_notice(session, notice, NoticeStatus.SUPERSEDED, actor, reason, at=at)
+    skipped = f"not sent: its notice was {reason}"
+    for delivery in session.scalars(_UNSENT_DELIVERIES, {"notice_id": notice_id}):
+        skip_delivery(session, delivery, actor, skipped, at=at)
 
 
 def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
@@ -139,6 +177,9 @@ def record_attempt(
     delivery.claimed_at = None
     if outcome.ok:
         move_delivery(session, delivery, DeliveryStatus.SENT, WORKER, at=now)
+        return None
+    if delivery.notice.status == NoticeStatus.SUPERSEDED:
+        skip_delivery(session, delivery, WORKER, NOT_RETRIED, at=now)
         return None
     if permanent or delivery.attempt_count >= delivery.max_attempts:
         reason = "permanent failure" if permanent else f"{delivery.attempt_count} attempts made"
@@ -197,7 +238,9 @@ def release_stale_claims(
             )
         )
         delivery.claimed_at = None
-        if delivery.attempt_count >= delivery.max_attempts:
+        if delivery.notice.status == NoticeStatus.SUPERSEDED:
+            skip_delivery(session, delivery, "relay", NOT_RETRIED, at=now)
+        elif delivery.attempt_count >= delivery.max_attempts:
             reason = "worker lost during the last attempt"
             move_delivery(session, delivery, DeliveryStatus.FAILED, "relay", reason, at=now)
             session.flush()

@@ -264,8 +264,8 @@ def test_reversal_is_unmistakable(renderer: Renderer, variant: str) -> None:
     assert rendered.subject.startswith("NOT FINAL")
     for _, body in bodies(rendered):
         assert "NOT FINAL" in body
-        assert context["original"]["notice_id"] in body
-        assert context["original"]["event_id"] in body
+        # Named as the client saw it: by subject, never by an id the client never got.
+        assert context["original"]["notice_id"] not in body
         assert (
             escape(context["original"]["subject"]) in body or context["original"]["subject"] in body
         )
@@ -285,7 +285,8 @@ def test_delay_shows_new_batch_and_value_date(renderer: Renderer) -> None:
         assert context["batch"]["rolled_to_batch_id"] in body
         assert fmt.date(context["batch"]["new_value_date"]) in body
         assert context["reason"]["code"] in body
-        assert context["original"]["notice_id"] in body
+        assert context["original"]["notice_id"] not in body
+        assert fmt.datetime(context["original"]["sent_at"]) in body
         assert fmt.number(context["trade"]["quantity"]) in body
 
 
@@ -344,3 +345,30 @@ def test_a_missing_value_fails_the_render_instead_of_printing_nothing(
     context = copy.deepcopy(SAMPLES["confirmation_l1", "final"])
     context["trade"].pop("fx_rate", None)
     assert "FX rate" not in render(renderer, "confirmation_l1", context, "en").text
+
+
+REFERENCING = [("reversal", v) for v in samples.REVERSAL_VARIANTS] + [
+    ("delay", "-"),
+    ("correction", "-"),
+    ("cancellation", "-"),
+]
+
+
+@pytest.mark.parametrize(("kind", "variant"), REFERENCING)
+@pytest.mark.parametrize("locale", ["en", "de", "ja"])
+def test_a_reference_to_a_notice_never_sent_says_so(
+    renderer: Renderer, kind: str, variant: str, locale: str
+) -> None:
+    """Issue 6: 'The confirmation "None" (notice 21 …) is void' for a notice never sent."""
+    context = samples.never_sent(SAMPLES[kind, variant])
+    rendered = render(renderer, kind, context, locale)
+    for _, body in (("subject", rendered.subject), *bodies(rendered)):
+        assert "None" not in body
+        assert "“”" not in body and '""' not in body
+    said = {
+        "en": "not yet sent you",
+        "de": "noch",
+        "ja": "まだ",
+    }[locale]
+    assert said in rendered.text, rendered.text
+    assert context["trade"]["trade_id"] in rendered.text

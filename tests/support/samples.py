@@ -50,8 +50,22 @@ def l2_final() -> dict[str, Any]:
     return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
 
 
-def _original(notice_id: str, subject: str, event_id: str) -> dict[str, str]:
-    return {"notice_id": notice_id, "subject": subject, "event_id": event_id}
+def _original(notice_id: str, subject: str, event_id: str) -> dict[str, Any]:
+    """A replaced notice that went out (see ``planning.original_ref``)."""
+    return {
+        "notice_id": notice_id,
+        "event_id": event_id,
+        "trade_id": "T-20261124-0002",
+        "sent": True,
+        "subject": subject,
+        "sent_at": "2026-11-24T14:05:02+00:00",
+    }
+
+
+def never_sent(context: dict[str, Any]) -> dict[str, Any]:
+    """The same notice context, referencing a notice replaced before it went out."""
+    original = dict(context["original"], sent=False, subject=None, sent_at=None)
+    return dict(context, original=original)
 
 
 PROVISIONAL_SUBJECT = "Provisional trade confirmation: Buy 1,500 ACME — pending Layer-2 finality"
