@@ -49,6 +49,8 @@ def _replace_channels(
         channel.secret_encrypted = runtime.vault.seal(secret) if secret else None
         channel.priority = spec["priority"]
         channel.active = True
+        # Named again by the client: a channel disabled by a 410 Gone is enabled.
+        channel.disabled_at = channel.disabled_reason = None
     # Channels left out are retired, not deleted: past deliveries still point at them.
     for channel in existing.values():
         channel.active = False

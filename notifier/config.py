@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from notifier.retry import DEFAULT_SCHEDULE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,9 +45,9 @@ class Settings:
     primer_explainer_url: str = "https://example.com/settlement/l1-vs-l2"
     primer_announcement_url: str = "https://example.com/exchange/notices/l2-clearing"
     public_base_url: str = "http://127.0.0.1:8000"
-    delivery_max_attempts: int = 5
-    retry_base_seconds: float = 2.0
-    retry_max_seconds: float = 600.0
+    retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    delivery_max_attempts: int = len(DEFAULT_SCHEDULE) + 1
+    retry_jitter: float = 0.2
     delivery_timeout_seconds: float = 10.0
     relay_interval_seconds: float = 5.0
     relay_grace_seconds: float = 10.0
@@ -135,6 +137,28 @@ def _parse_holidays(raw: str) -> tuple[date, ...]:
         raise ConfigError("NOTIFIER_HOLIDAYS must be a comma-separated list of YYYY-MM-DD") from exc
 
 
+def _parse_schedule(raw: str) -> tuple[float, ...]:
+    """Read ``5,300,1800`` (seconds before retry 1, 2, …); empty means the default."""
+    if not raw.strip():
+        return DEFAULT_SCHEDULE
+    try:
+        schedule = tuple(float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(
+            "NOTIFIER_RETRY_SCHEDULE must be comma-separated seconds, e.g. 5,300,1800"
+        ) from exc
+    if any(s < 0 for s in schedule):
+        raise ConfigError("NOTIFIER_RETRY_SCHEDULE must not hold negative waits")
+    return schedule
+
+
+def _parse_jitter(raw: str) -> float:
+    jitter = _env_float({"NOTIFIER_RETRY_JITTER": raw}, "NOTIFIER_RETRY_JITTER", 0.2)
+    if not 0 <= jitter <= 1:
+        raise ConfigError("NOTIFIER_RETRY_JITTER must be between 0 and 1")
+    return jitter
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -143,6 +167,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; the plain scheme would ask for psycopg2.
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    schedule = _parse_schedule(env.get("NOTIFIER_RETRY_SCHEDULE", ""))
     settings = Settings(
         var_dir=var_dir,
         database_url=database_url,
@@ -166,9 +191,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         primer_announcement_url=env.get("NOTIFIER_PRIMER_ANNOUNCEMENT_URL")
         or Settings.primer_announcement_url,
         public_base_url=env.get("NOTIFIER_PUBLIC_BASE_URL") or Settings.public_base_url,
-        delivery_max_attempts=_env_int(env, "NOTIFIER_DELIVERY_MAX_ATTEMPTS", 5),
-        retry_base_seconds=_env_float(env, "NOTIFIER_RETRY_BASE_SECONDS", 2.0),
-        retry_max_seconds=_env_float(env, "NOTIFIER_RETRY_MAX_SECONDS", 600.0),
+        retry_schedule=schedule,
+        # One attempt per scheduled wait, plus the first: the schedule says it all.
+        delivery_max_attempts=_env_int(env, "NOTIFIER_DELIVERY_MAX_ATTEMPTS", len(schedule) + 1),
+        retry_jitter=_parse_jitter(env.get("NOTIFIER_RETRY_JITTER", "")),
         delivery_timeout_seconds=_env_float(env, "NOTIFIER_DELIVERY_TIMEOUT_SECONDS", 10.0),
         relay_interval_seconds=_env_float(env, "NOTIFIER_RELAY_INTERVAL_SECONDS", 5.0),
         relay_grace_seconds=_env_float(env, "NOTIFIER_RELAY_GRACE_SECONDS", 10.0),

@@ -1,22 +1,29 @@
-"""Escalations to support outside the event rules: failed deliveries and deadlines at risk."""
+"""Escalations to support outside the event rules: failed deliveries and deadlines at risk.
+
+Failed deliveries are told per client channel and outage, not per notice: one receiver
+down for an hour must not bury support under one escalation per notice.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from notifier.intake import write_plans
-from notifier.models import Client, Notice
+from notifier.models import Channel, ChannelOutage, Client, Delivery, Notice, UTCDateTime
 from notifier.planning import (
     CONFIRMING_KINDS,
     SUPPORT_AUDIENCE,
+    affected_counts,
     affected_entry,
     escalation_plan,
 )
 from notifier.runtime import Runtime
-from notifier.states import NoticeStatus
+from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus
+from notifier.tracking import WORKER, audit, settle_notice, skip_delivery
 
 SYSTEM = "system"
 # A confirmation in one of these states has reached the client, or no longer needs to.
@@ -29,7 +36,8 @@ _DONE = (
 
 
 def escalate_failure(session: Session, runtime: Runtime, notice: Notice) -> list[int]:
-    """Tell support that a client notice reached none of its channels (once per notice)."""
+    """Tell support that a client notice cannot go out at all: it has no channel, or it
+    could not be rendered (once per notice). Failing channels are told per outage."""
     if notice.status != NoticeStatus.FAILED or notice.client_id == SUPPORT_AUDIENCE:
         return []
     return _escalate(session, runtime, notice, "delivery_failed")
@@ -71,3 +79,123 @@ def _escalate(session: Session, runtime: Runtime, notice: Notice, cause: str) ->
         deadline_at=notice.deadline_at,
     )
     return [n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)]
+
+
+def escalate_failed_delivery(session: Session, runtime: Runtime, delivery: Delivery) -> list[int]:
+    """Count a delivery that failed for good into its channel's outage.
+
+    The first failure of an outage writes one escalation; later ones add to its count
+    (and to its list of affected notices while it is not rendered yet). A delivery
+    without a channel (the channel was deleted) is told per notice, as before.
+    """
+    notice = delivery.notice
+    if delivery.status != DeliveryStatus.FAILED or notice.client_id == SUPPORT_AUDIENCE:
+        return []
+    if delivery.channel_id is None:
+        settle_notice(session, notice, runtime.clock())
+        return escalate_failure(session, runtime, notice)
+    # Locked: two workers failing on one channel must open one outage, not two.
+    channel = session.get(Channel, delivery.channel_id, with_for_update=True)
+    if channel is None or channel.disabled_at is not None:  # support was told at disabling
+        return []
+    entry = affected_entry(notice, session.get(Client, notice.client_id))
+    outage = session.scalar(_OPEN_OUTAGE, {"channel_id": channel.id})
+    if outage is not None:
+        outage.notices_failed += 1
+        _add_affected(session, outage.escalation_id, entry)
+        return []
+    outage = ChannelOutage(channel_id=channel.id, opened_at=runtime.clock(), notices_failed=1)
+    session.add(outage)
+    session.flush()
+    created = _escalate_channel(
+        session, runtime, delivery, "channel_outage", f"{channel.id}:{outage.id}", entry
+    )
+    outage.escalation_id = created[0] if created else None
+    return created
+
+
+def close_outage(session: Session, channel_id: int, now: datetime) -> None:
+    """A delivery on the channel went through: its outage, if one is open, is over."""
+    session.execute(_CLOSE_OUTAGE, {"b_channel": channel_id, "b_now": now})
+
+
+def channel_gone(session: Session, runtime: Runtime, delivery: Delivery) -> list[int]:
+    """The receiver answered 410 Gone: disable the channel and tell support, once.
+
+    Its other unsent deliveries are skipped (they would be told the same); a PUT of the
+    client that names the channel again enables it.
+    """
+    now = runtime.clock()
+    channel = session.get(Channel, delivery.channel_id, with_for_update=True)
+    if channel is None or channel.disabled_at is not None:
+        return []
+    reason = "the receiver answered HTTP 410 Gone"
+    channel.active, channel.disabled_at, channel.disabled_reason = False, now, reason
+    audit(session, "channel", channel.id, "disabled", "active", "disabled", WORKER, reason, at=now)
+    pending = session.scalars(
+        select(Delivery).where(
+            Delivery.channel_id == channel.id, Delivery.status.in_(DUE_DELIVERY_STATES)
+        )
+    ).all()
+    for other in pending:
+        skip_delivery(session, other, WORKER, f"not sent: channel disabled, {reason}", at=now)
+    session.flush()
+    for notice in {d.notice.id: d.notice for d in pending}.values():
+        settle_notice(session, notice, now)
+    entry = affected_entry(delivery.notice, session.get(Client, delivery.notice.client_id))
+    key = f"{channel.id}:{now.isoformat()}"
+    return _escalate_channel(session, runtime, delivery, "channel_disabled", key, entry)
+
+
+_OPEN_OUTAGE = (
+    select(ChannelOutage)
+    .where(ChannelOutage.channel_id == bindparam("channel_id"), ChannelOutage.closed_at.is_(None))
+    .order_by(ChannelOutage.id.desc())
+    .limit(1)
+)
+_CLOSE_OUTAGE = (
+    update(ChannelOutage)
+    .where(ChannelOutage.channel_id == bindparam("b_channel"), ChannelOutage.closed_at.is_(None))
+    .values(closed_at=bindparam("b_now", type_=UTCDateTime()))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _escalate_channel(
+    session: Session,
+    runtime: Runtime,
+    delivery: Delivery,
+    cause: str,
+    key: str,
+    entry: dict[str, Any],
+) -> list[int]:
+    """Write one escalation about a client channel; the reason names it and its error."""
+    channel, notice = delivery.channel, delivery.notice
+    assert channel is not None  # only called for client channels
+    error = f": {delivery.last_error}" if delivery.last_error else ""
+    plan = escalation_plan(
+        runtime,
+        cause=cause,
+        key=key,
+        event_id=notice.event.event_id if notice.event else "",
+        affected=[entry],
+        reason={"code": None, "text": f"{channel.name} ({channel.url_display}){error}"},
+        deadline_at=notice.deadline_at,
+    )
+    return [n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)]
+
+
+def _add_affected(session: Session, escalation_id: int | None, entry: dict[str, Any]) -> None:
+    """Add a notice to an outage's escalation while it has not been rendered yet."""
+    if escalation_id is None:
+        return
+    escalation = session.get(Notice, escalation_id, with_for_update=True, populate_existing=True)
+    if escalation is None or escalation.status != NoticeStatus.PENDING:
+        return  # already out: the outage row keeps the count, support sees it there
+    affected = [*escalation.context["affected"], entry]
+    # A new dict, so SQLAlchemy sees the JSON column change.
+    escalation.context = dict(
+        escalation.context,
+        affected=affected,
+        counts=affected_counts(affected),
+    )

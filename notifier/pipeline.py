@@ -9,8 +9,8 @@ from datetime import UTC
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
+from notifier import escalation
 from notifier.delivery import channels
-from notifier.escalation import escalate_failure
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
@@ -98,14 +98,14 @@ def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
             if notice is None:
                 return follow_up
             if notice.status == NoticeStatus.FAILED:  # it could not be rendered
-                follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
+                follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
                 return follow_up
             due = list(session.scalars(_DUE_DELIVERY_IDS, {"notice_id": notice_id}))
             has_due = bool(due)
             claimed = _claim_next(session, runtime, due)
         if not has_due and not notice.deliveries:
             settle_notice(session, notice, runtime.clock(), "no active channel")
-            follow_up.notice_ids.extend(escalate_failure(session, runtime, notice))
+            follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
     while claimed is not None:
         outcome = _send(runtime, claimed)
         with runtime.db.session() as session:
@@ -196,14 +196,22 @@ def _record(
     follow_up = FollowUp()
     now = runtime.clock()
     delivery = session.scalars(_SENT_DELIVERY, {"delivery_id": claimed.delivery_id}).one()
-    delay = record_attempt(
-        session, runtime.settings, delivery, outcome, now, permanent=not claimed.url
-    )
+    gone = outcome.http_status == 410
+    permanent = None if claimed.url else "the channel has no usable URL"
+    if gone:
+        permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
+    delay = record_attempt(session, runtime.retry, delivery, outcome, now, permanent=permanent)
     if delay is not None:
         follow_up.retries.append(Retry(claimed.delivery_id, delay))
     session.flush()
+    if outcome.ok and delivery.channel_id is not None:
+        escalation.close_outage(session, delivery.channel_id, now)
     settle_notice(session, delivery.notice, now)
-    follow_up.notice_ids.extend(escalate_failure(session, runtime, delivery.notice))
+    if gone and delivery.channel_id is not None:
+        follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
+    else:
+        # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
+        follow_up.notice_ids.extend(escalation.escalate_failed_delivery(session, runtime, delivery))
     return follow_up
 
 

@@ -195,10 +195,7 @@ def escalation_plan(
         "batch": {"batch_id": batch_id} if batch_id else None,
         "reason": reason,
         "affected": affected,
-        "counts": {
-            "trades": len({a["trade_id"] for a in affected if a.get("trade_id")}),
-            "clients": len({a["client_id"] for a in affected}),
-        },
+        "counts": affected_counts(affected),
         "deadline_at": deadline_at.isoformat() if deadline_at else None,
     }
     return NoticePlan(
@@ -209,6 +206,13 @@ def escalation_plan(
         dedup_key=f"escalation:{cause}:{key}",
         context=context,
     )
+
+
+def affected_counts(affected: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "trades": len({a["trade_id"] for a in affected if a.get("trade_id")}),
+        "clients": len({a["client_id"] for a in affected}),
+    }
 
 
 def affected_entry(notice: Notice, client: Client | None) -> dict[str, Any]:

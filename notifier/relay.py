@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from notifier.escalation import escalate_failure
+from notifier.escalation import escalate_failed_delivery
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
@@ -29,8 +29,8 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
         lease_expired = now - timedelta(seconds=settings.sending_lease_seconds)
         escalations = [
             notice_id
-            for notice in release_stale_claims(session, lease_expired, now)
-            for notice_id in escalate_failure(session, runtime, notice)
+            for delivery in release_stale_claims(session, runtime.retry, lease_expired, now)
+            for notice_id in escalate_failed_delivery(session, runtime, delivery)
         ]
         notice_ids = list(
             session.scalars(

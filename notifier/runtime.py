@@ -10,6 +10,7 @@ from notifier.config import Settings
 from notifier.db import Database
 from notifier.finality import BusinessCalendar
 from notifier.rendering import Renderer
+from notifier.retry import RetryPolicy
 from notifier.secrets import Vault
 
 
@@ -29,6 +30,15 @@ class Runtime:
     renderer: Renderer
     calendar: BusinessCalendar
     clock: Clock = field(default=system_clock)
+    # Derived from settings: the one place that decides retry waits and exhaustion.
+    retry: RetryPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.retry = RetryPolicy(
+            schedule=self.settings.retry_schedule,
+            max_attempts=self.settings.delivery_max_attempts,
+            jitter=self.settings.retry_jitter,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

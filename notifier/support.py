@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from notifier.models import AuditEntry, Delivery, FinalityEvent, Notice
+from notifier.models import AuditEntry, ChannelOutage, Delivery, FinalityEvent, Notice
 from notifier.runtime import Runtime
 
 
@@ -28,8 +28,13 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             )
             .order_by(AuditEntry.at, AuditEntry.id)
         ).all()
+        outage = session.scalar(
+            select(ChannelOutage).where(ChannelOutage.escalation_id == notice.id)
+        )
         return _summary(notice) | {
             "event_id": notice.event.event_id if notice.event else None,
+            # An escalation about a channel outage: how many notices it has hit so far.
+            "outage": _outage_view(outage) if outage else None,
             "locale": notice.locale,
             "timezone": notice.timezone,
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
@@ -52,6 +57,15 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
                 for e in timeline
             ],
         }
+
+
+def _outage_view(outage: ChannelOutage) -> dict[str, Any]:
+    return {
+        "channel_id": outage.channel_id,
+        "opened_at": outage.opened_at.isoformat(),
+        "closed_at": outage.closed_at.isoformat() if outage.closed_at else None,
+        "notices_failed": outage.notices_failed,
+    }
 
 
 def _delivery_view(delivery: Delivery) -> dict[str, Any]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from notifier.config import Settings
 from notifier.delivery.channels import Outcome
 from notifier.models import AuditEntry, Delivery, DeliveryAttempt, Notice, UTCDateTime
+from notifier.retry import RetryPolicy
 from notifier.states import (
     DUE_DELIVERY_STATES,
     DeliveryStatus,
@@ -146,22 +145,19 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     return claimed
 
 
-def backoff(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), scaled by a random 50-100 %."""
-    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
-    return float(ceiling * (0.5 + random.random() / 2))
-
-
 def record_attempt(
     session: Session,
-    settings: Settings,
+    policy: RetryPolicy,
     delivery: Delivery,
     outcome: Outcome,
     now: datetime,
     *,
-    permanent: bool = False,
+    permanent: str | None = None,
 ) -> float | None:
-    """Store the attempt and move the delivery on; return the retry delay, if any."""
+    """Store the attempt and move the delivery on; return the retry delay, if any.
+
+    ``permanent`` names a failure no retry can mend (no URL, the endpoint is gone).
+    """
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
@@ -181,14 +177,17 @@ def record_attempt(
     if delivery.notice.status == NoticeStatus.SUPERSEDED:
         skip_delivery(session, delivery, WORKER, NOT_RETRIED, at=now)
         return None
-    if permanent or delivery.attempt_count >= delivery.max_attempts:
-        reason = "permanent failure" if permanent else f"{delivery.attempt_count} attempts made"
+    deadline = delivery.notice.deadline_at
+    if permanent or policy.spent(delivery.attempt_count, delivery.max_attempts, now, deadline):
+        reason = permanent or f"{delivery.attempt_count} attempts made"
+        delivery.status_reason = reason
         move_delivery(session, delivery, DeliveryStatus.FAILED, WORKER, reason, at=now)
         return None
-    delay = backoff(settings, delivery.attempt_count)
-    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    delivery.next_attempt_at = policy.next_attempt_at(
+        delivery.attempt_count, now, deadline, outcome.retry_after
+    )
     move_delivery(session, delivery, DeliveryStatus.RETRYING, WORKER, outcome.error, at=now)
-    return delay
+    return max((delivery.next_attempt_at - now).total_seconds(), 0.0)
 
 
 def settle_notice(
@@ -210,12 +209,12 @@ def settle_notice(
 
 
 def release_stale_claims(
-    session: Session, lease_expired_before: datetime, now: datetime
-) -> list[Notice]:
+    session: Session, policy: RetryPolicy, lease_expired_before: datetime, now: datetime
+) -> list[Delivery]:
     """Hand deliveries left in ``sending`` by a dead worker back as retrying.
 
     The lost attempt is recorded (outcome ``lost``): it may or may not have reached the
-    receiver, which can deduplicate on the webhook-id. Return the notices that failed
+    receiver, which can deduplicate on the webhook-id. Return the deliveries that failed
     because that was their last attempt.
     """
     stuck = session.scalars(
@@ -223,7 +222,7 @@ def release_stale_claims(
             Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < lease_expired_before
         )
     ).all()
-    failed: list[Notice] = []
+    failed: list[Delivery] = []
     for delivery in stuck:
         started = delivery.claimed_at or now
         session.add(
@@ -240,13 +239,15 @@ def release_stale_claims(
         delivery.claimed_at = None
         if delivery.notice.status == NoticeStatus.SUPERSEDED:
             skip_delivery(session, delivery, "relay", NOT_RETRIED, at=now)
-        elif delivery.attempt_count >= delivery.max_attempts:
+        elif policy.spent(
+            delivery.attempt_count, delivery.max_attempts, now, delivery.notice.deadline_at
+        ):
             reason = "worker lost during the last attempt"
+            delivery.status_reason = reason
             move_delivery(session, delivery, DeliveryStatus.FAILED, "relay", reason, at=now)
             session.flush()
             settle_notice(session, delivery.notice, now)
-            if delivery.notice.status == NoticeStatus.FAILED:
-                failed.append(delivery.notice)
+            failed.append(delivery)
         else:
             reason = "worker lost during the attempt"
             move_delivery(session, delivery, DeliveryStatus.RETRYING, "relay", reason, at=now)

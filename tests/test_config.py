@@ -40,7 +40,9 @@ def test_production_switches_and_directories(tmp_path: Path) -> None:
     [
         ("NOTIFIER_API_KEYS", "boss:ntf_secret_value_123", "NOTIFIER_API_KEYS"),
         ("NOTIFIER_DELIVERY_MAX_ATTEMPTS", "many", "NOTIFIER_DELIVERY_MAX_ATTEMPTS"),
-        ("NOTIFIER_RETRY_BASE_SECONDS", "soon", "NOTIFIER_RETRY_BASE_SECONDS"),
+        ("NOTIFIER_RETRY_SCHEDULE", "5,soon", "NOTIFIER_RETRY_SCHEDULE"),
+        ("NOTIFIER_RETRY_SCHEDULE", "5,-3", "NOTIFIER_RETRY_SCHEDULE"),
+        ("NOTIFIER_RETRY_JITTER", "2", "NOTIFIER_RETRY_JITTER"),
         ("NOTIFIER_HOLIDAYS", "25/12/2026", "NOTIFIER_HOLIDAYS"),
         ("NOTIFIER_SECRET_KEY", "too-short", "NOTIFIER_SECRET_KEY"),
     ],

@@ -66,4 +66,5 @@ def test_receiver_always_failing_ends_failed_with_reason_and_escalation(
     assert len(webhook_receiver.requests) == 4
     # Support hears of it: an escalation notice for this one.
     escalation = wait_for_status(client, notice_id + 1, {"failed", "delivered"})
-    assert (escalation["kind"], escalation["variant"]) == ("escalation", "delivery_failed")
+    # One per channel outage (issue 6), naming the channel and its error.
+    assert (escalation["kind"], escalation["variant"]) == ("escalation", "channel_outage")

@@ -83,7 +83,8 @@ def test_a_delivery_lost_with_its_worker_is_retried_or_failed_by_the_relay(
     )
     runtime: Runtime = app.extensions["notifier"]
     runtime.db.upgrade()
-    clock = FixedClock(datetime.fromisoformat("2026-11-25T16:00:00+00:00"))
+    # Past the confirmation's deadline: before it, a confirmation is never given up.
+    clock = FixedClock(datetime.fromisoformat("2026-11-27T16:00:00+00:00"))
     runtime.clock = clock
     try:
         client = app.test_client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +18,7 @@ from apprise import AppriseResultStatus, NotifyFormat
 from apprise.plugins.base import NotifyBase
 
 from notifier.delivery.webhook import NotifySignedWebhook
+from notifier.retry import parse_retry_after
 from notifier.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class Outcome:
     started_at: datetime
     finished_at: datetime
     error: str | None = None
+    # The receiver's HTTP answer where the channel speaks HTTP to us (signed webhooks).
+    http_status: int | None = None
+    retry_after: float | None = None  # seconds, from a Retry-After header
 
     @property
     def ok(self) -> bool:
@@ -123,7 +127,7 @@ def send(
     except InvalidChannelURL as exc:
         return Outcome("failed", started, datetime.now(UTC), str(exc))
     # Apprise retries inside notify() are off: each call is one recorded attempt, and
-    # our own schedule (backoff + jitter, kept in the database) decides the next.
+    # our own schedule (notifier.retry, kept in the database) decides the next.
     body, body_format = _body_for(service, message)
     if hasattr(service, "socket_read_timeout"):
         service.socket_read_timeout = timeout
@@ -134,7 +138,11 @@ def send(
         body=body, title=message.subject, body_format=body_format, timeout=timeout + 5.0
     )
     with result:
-        return _outcome(result, started)
+        outcome = _outcome(result, started)
+    if isinstance(service, NotifySignedWebhook) and service.http_status is not None:
+        retry_after = parse_retry_after(service.retry_after, datetime.now(UTC))
+        outcome = replace(outcome, http_status=service.http_status, retry_after=retry_after)
+    return outcome
 
 
 def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:

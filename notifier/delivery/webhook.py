@@ -47,6 +47,10 @@ class NotifySignedWebhook(NotifyBase):
         self.secret = secret
         self.message_id = message_id
         self.timeout = timeout
+        # What the receiver answered, for the retry policy: 410 disables the channel and
+        # 429 / 503 come with Retry-After. None when no answer came (refused, timed out).
+        self.http_status: int | None = None
+        self.retry_after: str | None = None
         self._display = (
             f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/…"
         )
@@ -78,6 +82,8 @@ class NotifySignedWebhook(NotifyBase):
         except requests.RequestException as exc:
             self.logger.warning("Webhook connection failed: %s", type(exc).__name__)
             return False
+        self.http_status = response.status_code
+        self.retry_after = response.headers.get("Retry-After")
         if not 200 <= response.status_code < 300:
             self.logger.warning("Webhook answered HTTP %s.", response.status_code)
             return False

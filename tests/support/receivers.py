@@ -46,7 +46,8 @@ class WebhookReceiver:
     """Accept POSTs, verify Standard Webhooks signatures, answer as told.
 
     ``fail_next(n)`` makes the next n requests answer 500; ``always_fail = True`` makes
-    every request fail. Requests with a bad signature answer 401.
+    every request fail; ``answer_next(status, headers, n)`` scripts the next n answers
+    (e.g. 410, or 429 with Retry-After). Requests with a bad signature answer 401.
     """
 
     def __init__(self, secret: str | None) -> None:
@@ -54,6 +55,7 @@ class WebhookReceiver:
         self.requests: list[ReceivedWebhook] = []
         self.always_fail = False
         self._fail_budget = 0
+        self._script: list[tuple[int, dict[str, str]]] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -65,6 +67,12 @@ class WebhookReceiver:
     def fail_next(self, count: int) -> None:
         with self._lock:
             self._fail_budget = count
+
+    def answer_next(
+        self, status: int, headers: dict[str, str] | None = None, count: int = 1
+    ) -> None:
+        with self._lock:
+            self._script.extend([(status, dict(headers or {}))] * count)
 
     def start(self) -> None:
         self._thread.start()
@@ -87,16 +95,18 @@ class WebhookReceiver:
             time.sleep(0.05)
         raise AssertionError(f"expected {count} delivered webhooks, got {len(self.delivered())}")
 
-    def _decide(self, verified: bool) -> int:
+    def _decide(self, verified: bool) -> tuple[int, dict[str, str]]:
         with self._lock:
             if not verified:
-                return 401
+                return 401, {}
+            if self._script:
+                return self._script.pop(0)
             if self.always_fail:
-                return 500
+                return 500, {}
             if self._fail_budget > 0:
                 self._fail_budget -= 1
-                return 500
-            return 200
+                return 500, {}
+            return 200, {}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -113,10 +123,12 @@ class WebhookReceiver:
                         verified = True
                     except WebhookVerificationError:
                         verified = False
-                status = receiver._decide(verified)
+                status, extra = receiver._decide(verified)
                 with receiver._lock:
                     receiver.requests.append(ReceivedWebhook(headers, body, verified, status))
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -161,6 +161,8 @@ def escalation(cause: str) -> dict[str, Any]:
         "trade_reverted": {"code": "EXCHANGE_REVERSAL", "text": "The exchange reverted the trade."},
         "deadline_at_risk": None,
         "delivery_failed": {"code": "SMTP_550", "text": "Mailbox unavailable."},
+        "channel_outage": {"code": None, "text": "hook (https://hooks.acme.example/…): HTTP 503"},
+        "channel_disabled": {"code": None, "text": "hook (https://hooks.acme.example/…)"},
     }[cause]
     affected = [
         {
@@ -176,7 +178,7 @@ def escalation(cause: str) -> dict[str, Any]:
             "notice_id": "N-000419",
         },
     ]
-    if cause in {"trade_reverted", "delivery_failed"}:
+    if cause in {"trade_reverted", "delivery_failed", "channel_outage", "channel_disabled"}:
         affected = affected[:1]
     deadline_at = "2026-11-25T21:00:00+00:00" if cause == "deadline_at_risk" else None
     return {
@@ -191,7 +193,14 @@ def escalation(cause: str) -> dict[str, Any]:
 
 
 REVERSAL_VARIANTS = ("batch_failed", "trade_reverted", "trade_failed")
-ESCALATION_CAUSES = ("batch_failed", "trade_reverted", "deadline_at_risk", "delivery_failed")
+ESCALATION_CAUSES = (
+    "batch_failed",
+    "trade_reverted",
+    "deadline_at_risk",
+    "delivery_failed",
+    "channel_outage",
+    "channel_disabled",
+)
 
 
 def all_samples() -> dict[tuple[str, str], dict[str, Any]]:
