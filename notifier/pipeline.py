@@ -185,6 +185,7 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
         claimed.message,
         secret=claimed.secret,
         message_id=claimed.message_id,
+        sender_name=runtime.settings.sender_name,
         timeout=runtime.settings.delivery_timeout_seconds,
     )
 
