@@ -351,7 +351,9 @@ def test_delay_shows_new_batch_and_value_date(renderer: Renderer) -> None:
 
 def test_correction_lists_changed_fields(renderer: Renderer) -> None:
     rendered = render(renderer, "correction", SAMPLES["correction", "-"], "de")
-    assert "N-000413" in rendered.subject
+    # The subject names the trade the client knows, not an internal notice number.
+    assert "T-20261124-0003" in rendered.subject
+    assert "N-000413" not in rendered.subject
     for name, body in bodies(rendered):
         for label in ("Stückzahl", "Kurswert", "Nettobetrag (Gesamtentgelt)"):
             assert label in body  # translated labels are the template's, not data
@@ -427,3 +429,29 @@ def test_a_missing_value_fails_the_render_instead_of_printing_nothing(
 )
 def test_escape_markdown(value: str, shown: str) -> None:
     assert escape_markdown(value) == shown
+
+
+@pytest.mark.parametrize("locale", ZONES)
+@pytest.mark.parametrize(("kind", "variant"), [k for k in SAMPLES if SAMPLES[k].get("trade")])
+def test_subjects_name_the_trade(renderer: Renderer, kind: str, variant: str, locale: str) -> None:
+    """Two notices about two trades are told apart in an inbox: trade id and instrument."""
+    context = SAMPLES[kind, variant]
+    subject = render(renderer, kind, context, locale).subject
+    assert context["trade"]["trade_id"] in subject
+    assert context["trade"]["instrument"]["symbol"] in subject
+    other = copy.deepcopy(context)
+    other["trade"]["trade_id"] = "T-20261124-0099"
+    assert render(renderer, kind, other, locale).subject != subject
+
+
+def test_confirmation_subjects_read_as_designed(renderer: Renderer) -> None:
+    expected = {
+        ("confirmation_l1", "final"): "Trade confirmation T-20261124-0001 · Buy 1,500 ACME"
+        " — settled on Layer-1",
+        ("confirmation_l2", "final"): "Trade confirmation T-20261124-0003 · Buy 1,500 ACME"
+        " — final on Layer-2",
+        ("confirmation_l2", "provisional"): "Provisional trade confirmation T-20261124-0002 ·"
+        " Buy 1,500 ACME — pending Layer-2 finality",
+    }
+    for (kind, variant), subject in expected.items():
+        assert render(renderer, kind, SAMPLES[kind, variant], "en").subject == subject
