@@ -84,7 +84,7 @@ def _as_stored(kind: str, variant: str, context: dict[str, Any]) -> StoredNotice
         variant=None if variant == "-" else variant,
         context=context,
         trade_id=trade.get("trade_id"),
-        supersedes_id=412 if kind in {"correction", "cancellation"} else None,
+        supersedes_id=412 if kind in {"correction", "cancellation", "reversal"} else None,
         deadline_at=datetime(2026, 11, 25, 21, tzinfo=UTC) if kind.startswith("conf") else None,
     )
 

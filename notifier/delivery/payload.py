@@ -167,7 +167,7 @@ def trade_facts(trade: dict[str, Any] | None) -> dict[str, Any] | None:
         "currency": trade.get("currency"),
         "gross_amount": decimal_string(trade.get("gross_amount")),
         "commission": _money(commission) if commission else None,
-        "fees": [dict(_money(fee), kind=fee.get("kind")) for fee in trade.get("fees") or []],
+        "fees": [{"kind": fee.get("kind"), **_money(fee)} for fee in trade.get("fees") or []],
         "net_amount": decimal_string(trade.get("net_amount")),
         "fx_rate": decimal_string(trade.get("fx_rate")),
         "trade_date": _date(trade.get("trade_date")),
