@@ -86,6 +86,9 @@ class NotifyMimeEmail(NotifyEmail):  # type: ignore[no-untyped-call]  # apprise 
             # The reason is kept without the server's text, which may echo credentials.
             self.logger.warning("Connection error while submitting email: %s", type(exc).__name__)
             return False
+        except ValueError as exc:  # a header the URL supplied cannot be put in a mail
+            self.logger.warning("The mail could not be composed: %s", type(exc).__name__)
+            return False
 
     def _send_each(self, smtp: AppriseSMTPController, subject: str) -> bool:
         ok = True
