@@ -128,6 +128,7 @@ _MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()!#>|<~])")
 # A negative number or a decimal ("-5", "1.5") is left as it is.
 _MARKDOWN_LINE_START = re.compile(r"^([-+=](?=\s|$|[-=])|\d+[.)](?=\s|$))")
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+_MARKDOWN_PLAIN = re.compile(r"[^-+=\d\\`*_\[\]()!#>|<~\r\n][^\\`*_\[\]()!#>|<~\r\n]*")
 
 
 def escape_markdown(value: str) -> str:
@@ -136,6 +137,8 @@ def escape_markdown(value: str) -> str:
     A value printed into a Markdown body is then text wherever it lands: in a sentence, a
     table cell or a heading, it can make no link, image, heading, list or table column.
     """
+    if _MARKDOWN_PLAIN.fullmatch(value):  # most values (ids, amounts, dates): nothing to do
+        return str(value)
     one_line = _LINE_BREAKS.sub(" ", value)
     escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", one_line)
     return _MARKDOWN_LINE_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
@@ -175,7 +178,12 @@ class MarkdownFormatter:
 
     def __getattr__(self, name: str) -> Callable[..., MarkdownText]:
         method: Callable[..., str] = getattr(self._formatter, name)
-        return lambda *args, **kwargs: MarkdownText(method(*args, **kwargs))
+
+        def marked(*args: Any, **kwargs: Any) -> MarkdownText:
+            return MarkdownText(method(*args, **kwargs))
+
+        setattr(self, name, marked)  # looked up once per render, not once per use
+        return marked
 
 
 def _finalize_markdown(value: Any) -> Any:
