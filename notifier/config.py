@@ -38,6 +38,7 @@ class Settings:
     templates_dir: Path = PROJECT_ROOT / "templates"
     locales_dir: Path = PROJECT_ROOT / "locales"
     firm_name: str = "Notifier Securities LLC"
+    email_from_name: str = ""  # the mail's From display name; empty: the firm's name
     support_url: str = ""
     support_channel_urls: tuple[str, ...] = ()
     support_locale: str = "en"
@@ -57,6 +58,11 @@ class Settings:
     holidays: tuple[date, ...] = ()
     enqueue: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sender_name(self) -> str:
+        """The display name in a mail's ``From``, unless the channel URL names one."""
+        return self.email_from_name or self.firm_name
 
     @property
     def embedded_broker(self) -> bool:
@@ -180,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         api_keys=_parse_api_keys(env.get("NOTIFIER_API_KEYS", "")),
         max_body_bytes=_env_int(env, "NOTIFIER_MAX_BODY_BYTES", 256 * 1024),
         firm_name=env.get("NOTIFIER_FIRM_NAME") or Settings.firm_name,
+        email_from_name=env.get("NOTIFIER_EMAIL_FROM_NAME", "").strip(),
         support_url=env.get("NOTIFIER_SUPPORT_URL", ""),
         support_channel_urls=tuple(
             u.strip() for u in env.get("NOTIFIER_SUPPORT_CHANNELS", "").split() if u.strip()

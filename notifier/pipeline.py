@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from notifier import escalation
 from notifier.delivery import channels
+from notifier.delivery.payload import webhook_payload
 from notifier.models import Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
@@ -185,6 +185,7 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
         claimed.message,
         secret=claimed.secret,
         message_id=claimed.message_id,
+        sender_name=runtime.settings.sender_name,
         timeout=runtime.settings.delivery_timeout_seconds,
     )
 
@@ -216,30 +217,13 @@ def _record(
 
 
 def _message(notice: Notice) -> channels.Message:
-    payload: dict[str, object] = {
-        "type": f"notice.{notice.kind}",
-        # In UTC as stored, also when the notice was rendered in this same transaction.
-        "timestamp": (notice.rendered_at or notice.created_at).astimezone(UTC).isoformat(),
-        "data": {
-            "notice_id": notice.id,
-            "kind": notice.kind,
-            "variant": notice.variant,
-            "client_id": notice.client_id,
-            "trade_id": notice.trade_id,
-            "batch_id": notice.batch_id,
-            "locale": notice.locale,
-            "subject": notice.subject,
-            "text": notice.body_text,
-            "markdown": notice.body_md,
-            "html": notice.body_html,
-        },
-    }
+    # The webhook document (payload v1, docs/webhooks.md) is built from the stored context.
     return channels.Message(
         subject=notice.subject or "",
         text=notice.body_text or "",
         html=notice.body_html or "",
         markdown=notice.body_md or "",
-        payload=payload,
+        payload=webhook_payload(notice),
     )
 
 

@@ -7,6 +7,7 @@ looks nothing up on disk.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import FileSystemLoader, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from notifier.catalogs import LOCALES, load_translations
 
@@ -118,6 +120,79 @@ def _show_date(value: str | date, locale: Locale) -> str:
     return str(format_date(day, "medium", locale=locale))
 
 
+# What CommonMark (and GFM, and chat dialects of it) would read as syntax inside a line:
+# links and images ([ ] ( ) !), emphasis and strike (* _ ~), code (`), headings (#),
+# quotes (>), table cells (|), raw HTML and autolinks (<), and the escape itself.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()!#>|<~])")
+# At the start of a line: a list item ("- ", "1. "), a setext heading underline ("===").
+# A negative number or a decimal ("-5", "1.5") is left as it is.
+_MARKDOWN_LINE_START = re.compile(r"^([-+=](?=\s|$|[-=])|\d+[.)](?=\s|$))")
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+_MARKDOWN_PLAIN = re.compile(r"[^-+=\d\\`*_\[\]()!#>|<~\r\n][^\\`*_\[\]()!#>|<~\r\n]*")
+
+
+def escape_markdown(value: str) -> str:
+    """Backslash-escape everything Markdown would read as syntax; line breaks become spaces.
+
+    A value printed into a Markdown body is then text wherever it lands: in a sentence, a
+    table cell or a heading, it can make no link, image, heading, list or table column.
+    """
+    if _MARKDOWN_PLAIN.fullmatch(value):  # most values (ids, amounts, dates): nothing to do
+        return str(value)
+    one_line = _LINE_BREAKS.sub(" ", value)
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", one_line)
+    return _MARKDOWN_LINE_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
+
+
+class MarkdownText(str):
+    """Notice data bound for a Markdown body: escaped as Markdown when printed.
+
+    Jinja2's autoescaping and its gettext interpolation both go through
+    ``markupsafe.escape``, which asks a value for ``__html__``; answering with the Markdown
+    escape makes them escape for Markdown instead of writing HTML entities (``&lt;``) that
+    a chat shows literally. It is still a ``str``: comparisons and lookups work as before.
+    """
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return escape_markdown(self)
+
+
+def markdown_values(value: Any) -> Any:
+    """Mark every string in a template context as Markdown-escaped data (keys stay)."""
+    if isinstance(value, str):
+        return value if isinstance(value, Markup) else MarkdownText(value)
+    if isinstance(value, dict):
+        return {key: markdown_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [markdown_values(item) for item in value]
+    return value
+
+
+class MarkdownFormatter:
+    """A Formatter whose results are marked as Markdown-escaped data, like the context."""
+
+    def __init__(self, formatter: Formatter) -> None:
+        self._formatter = formatter
+
+    def __getattr__(self, name: str) -> Callable[..., MarkdownText]:
+        method: Callable[..., str] = getattr(self._formatter, name)
+
+        def marked(*args: Any, **kwargs: Any) -> MarkdownText:
+            return MarkdownText(method(*args, **kwargs))
+
+        setattr(self, name, marked)  # looked up once per render, not once per use
+        return marked
+
+
+def _finalize_markdown(value: Any) -> Any:
+    # A string a template made itself (a filter's result, a macro's plain text) is data too.
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return MarkdownText(value)
+    return value
+
+
 class PrintingUndefined(Undefined):
     """Undefined that may be tested (``{% if trade.fx_rate %}``) but never printed.
 
@@ -147,48 +222,52 @@ class Renderer:
     def __init__(self, templates_dir: Path, locales_dir: Path) -> None:
         self.templates_dir = templates_dir
         self.locales_dir = locales_dir
-        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._envs: dict[tuple[str, bool], SandboxedEnvironment] = {}
         self._lock = threading.Lock()
 
-    def _environment(self, locale: str) -> SandboxedEnvironment:
-        env = self._envs.get(locale)
+    def _environment(self, locale: str, markdown: bool = False) -> SandboxedEnvironment:
+        env = self._envs.get((locale, markdown))
         if env is not None:
             return env
         with self._lock:
-            env = self._envs.get(locale)
+            env = self._envs.get((locale, markdown))
             if env is None:
-                env = SandboxedEnvironment(
-                    loader=FileSystemLoader(self.templates_dir),
-                    # Markdown bodies are escaped like HTML: channels render them to HTML, so a
-                    # "<script>" in a client name must arrive as text there too.
-                    autoescape=select_autoescape(["html", "md"], default_for_string=False),
-                    extensions=["jinja2.ext.i18n"],
-                    trim_blocks=True,
-                    lstrip_blocks=True,
-                    keep_trailing_newline=True,
-                    undefined=PrintingUndefined,
-                )
-                # de_AT → de → English: a locale without a catalog, or a string missing,
-                # empty or fuzzy in it, renders in English. A .po newer than its .mo (or
-                # without one) is compiled in memory, so no build step is needed.
-                translations = load_translations(self.locales_dir, locale)
-                env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
-                self._envs[locale] = env
+                env = self._envs[locale, markdown] = self._make_environment(locale, markdown)
+        return env
+
+    def _make_environment(self, locale: str, markdown: bool) -> SandboxedEnvironment:
+        """Build one locale's environment: HTML-escaping, or Markdown-escaping for body.md.
+
+        The Markdown one escapes every template (partials too), and its values arrive as
+        ``MarkdownText``, so the escape Jinja2 applies is the Markdown one.
+        """
+        env = SandboxedEnvironment(
+            loader=FileSystemLoader(self.templates_dir),
+            autoescape=True if markdown else select_autoescape(["html"], default_for_string=False),
+            finalize=_finalize_markdown if markdown else None,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=PrintingUndefined,
+        )
+        # de_AT → de → English: a locale without a catalog, or a string missing,
+        # empty or fuzzy in it, renders in English. A .po newer than its .mo (or
+        # without one) is compiled in memory, so no build step is needed.
+        translations = load_translations(self.locales_dir, locale)
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
         return env
 
     def render(self, kind: str, context: dict[str, Any], locale: str, timezone: str) -> Rendered:
+        formatter = Formatter(locale, timezone)
         env = self._environment(locale)
-        values = dict(context, fmt=Formatter(locale, timezone), locale=locale)
-        out = [env.get_template(f"{kind}/{name}").render(values) for name in FORMATS]
+        values = dict(context, fmt=formatter, locale=locale)
+        out = [env.get_template(f"{kind}/{name}").render(values) for name in FORMATS[:3]]
+        marked = dict(markdown_values(context), fmt=MarkdownFormatter(formatter), locale=locale)
+        markdown = self._environment(locale, markdown=True).get_template(f"{kind}/body.md")
         return Rendered(
             subject=" ".join(out[0].split()),
             text=out[1],
             html=out[2],
-            markdown=_unescape_quotes(out[3]),
+            markdown=markdown.render(marked),
         )
-
-
-def _unescape_quotes(markdown: str) -> str:
-    """Give Markdown its quotes back: with < > & escaped no HTML can form, and an
-    apostrophe shown as ``&#39;`` reads badly where Markdown is displayed as written."""
-    return markdown.replace("&#39;", "'").replace("&#34;", '"')

@@ -54,3 +54,10 @@ def test_bad_values_name_the_variable_and_hide_the_value(
         load_settings({"NOTIFIER_VAR_DIR": str(tmp_path), name: value})
     assert named in str(raised.value)
     assert value not in str(raised.value)
+
+
+def test_mail_sender_name_defaults_to_the_firm(tmp_path: Path) -> None:
+    env = {"NOTIFIER_VAR_DIR": str(tmp_path), "NOTIFIER_FIRM_NAME": "Northwind Securities"}
+    assert load_settings(env).sender_name == "Northwind Securities"
+    named = load_settings(env | {"NOTIFIER_EMAIL_FROM_NAME": " Northwind Confirmations "})
+    assert named.sender_name == "Northwind Confirmations"

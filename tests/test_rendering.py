@@ -13,7 +13,7 @@ from markupsafe import escape
 
 from notifier.catalogs import load_translations
 from notifier.config import PROJECT_ROOT
-from notifier.rendering import FORMATS, Formatter, Rendered, Renderer
+from notifier.rendering import FORMATS, Formatter, Rendered, Renderer, escape_markdown
 from tests.support import samples
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -54,6 +54,11 @@ def renderer() -> Renderer:
 
 def render(renderer: Renderer, kind: str, context: dict[str, Any], locale: str) -> Rendered:
     return renderer.render(kind, context, locale, ZONES[locale][0])
+
+
+def shown(name: str, value: str) -> str:
+    """How a data value appears in the body ``name``: Markdown escapes its syntax."""
+    return escape_markdown(value) if name == "markdown" else value
 
 
 def bodies(rendered: Rendered) -> Iterator[tuple[str, str]]:
@@ -117,11 +122,66 @@ def test_html_escapes_data(renderer: Renderer, kind: str, variant: str) -> None:
         html = rendered.html
         assert "<script" not in html
         assert "Firm &lt;script&gt;alert(1)&lt;/script&gt;" in html
-        # Markdown channels turn bodies into HTML: data is escaped there too.
-        assert "<script" not in rendered.markdown
-        assert "Firm &lt;script&gt;" in rendered.markdown
+        # Markdown channels show or render Markdown: data is Markdown-escaped, not
+        # turned into HTML entities a chat shows literally.
+        assert "&lt;" not in rendered.markdown
+        assert "Firm \\<script\\>alert\\(1\\)\\</script\\>" in rendered.markdown
         if kind.startswith("confirmation") or kind in {"correction", "escalation"}:
             assert "Acme &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# Producer data that would make a link, an image, a heading, emphasis, a table cell or
+# code in Markdown if it were printed as it is.
+HOSTILE_MARKDOWN = (
+    "# Click [here](https://evil.example) ![x](https://evil.example/x.png) *b* _i_ `c` | > q \\ ~s~"
+)
+
+
+def _hostile(context: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(context)
+    if context.get("trade"):
+        context["trade"]["instrument"]["name"] = HOSTILE_MARKDOWN
+    if context.get("reason"):
+        context["reason"]["text"] = HOSTILE_MARKDOWN
+    context["client"] = {"id": "acme", "name": HOSTILE_MARKDOWN}
+    for item in context.get("affected", []):
+        item["client_name"] = HOSTILE_MARKDOWN
+    return context
+
+
+def _markdown_html(markdown: str) -> str:
+    """Render Markdown as a chat or mail client would (CommonMark + GFM tables)."""
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown))
+
+
+@pytest.mark.parametrize(("kind", "variant"), SAMPLES)
+def test_markdown_escapes_data_so_it_cannot_make_markup(
+    renderer: Renderer, kind: str, variant: str
+) -> None:
+    rendered = render(renderer, kind, _hostile(SAMPLES[kind, variant]), "en")
+    markdown = rendered.markdown
+    escaped = (
+        "\\# Click \\[here\\]\\(https://evil.example\\) \\!\\[x\\]\\(https://evil.example/x.png\\)"
+        " \\*b\\* \\_i\\_ \\`c\\` \\| \\> q \\\\ \\~s\\~"
+    )
+    if kind != "primer_l2":  # the primer prints no producer data
+        assert escaped in markdown
+    html = _markdown_html(markdown)
+    assert "evil.example" not in re.sub(r">[^<]*<", "><", html)  # in no tag or attribute
+    assert "<script" not in html and "<img" not in html and "<em>b" not in html
+    assert "<code>c" not in html
+    # The template's own structure is still Markdown.
+    assert "<h2>" in html
+
+
+def test_markdown_keeps_plain_values_readable(renderer: Renderer) -> None:
+    rendered = render(renderer, "confirmation_l2", SAMPLES["confirmation_l2", "final"], "en")
+    # Ids, amounts, dates and apostrophes need no escaping and get none.
+    for plain in ("T-20261124-0003", "B-2026-11-24-PM", "$2,500,000.00", "XL2-99812", "T+0.5"):
+        assert plain in rendered.markdown
+    assert "&#39;" not in rendered.markdown and "&amp;" not in rendered.markdown
 
 
 def _with_commission(context: dict[str, Any], amount: str) -> dict[str, Any]:
@@ -262,7 +322,7 @@ def test_reversal_is_unmistakable(renderer: Renderer, variant: str) -> None:
     context = SAMPLES["reversal", variant]
     rendered = render(renderer, "reversal", context, "en")
     assert rendered.subject.startswith("NOT FINAL")
-    for _, body in bodies(rendered):
+    for name, body in bodies(rendered):
         assert "NOT FINAL" in body
         # Named as the client saw it: by subject, never by an id the client never got.
         assert context["original"]["notice_id"] not in body
@@ -272,7 +332,7 @@ def test_reversal_is_unmistakable(renderer: Renderer, variant: str) -> None:
         if context["batch"]:
             assert context["batch"]["batch_id"] in body
         if context["reason"]:
-            assert context["reason"]["code"] in body
+            assert shown(name, context["reason"]["code"]) in body
     assert "NICHT ENDGÜLTIG" in render(renderer, "reversal", context, "de").subject
     assert render(renderer, "reversal", context, "ja").subject.startswith("未確定")
 
@@ -281,10 +341,10 @@ def test_delay_shows_new_batch_and_value_date(renderer: Renderer) -> None:
     context = SAMPLES["delay", "-"]
     fmt = Formatter("de", ZONES["de"][0])
     rendered = render(renderer, "delay", context, "de")
-    for _, body in bodies(rendered):
+    for name, body in bodies(rendered):
         assert context["batch"]["rolled_to_batch_id"] in body
         assert fmt.date(context["batch"]["new_value_date"]) in body
-        assert context["reason"]["code"] in body
+        assert shown(name, context["reason"]["code"]) in body
         assert context["original"]["notice_id"] not in body
         assert fmt.datetime(context["original"]["sent_at"]) in body
         assert fmt.number(context["trade"]["quantity"]) in body
@@ -292,10 +352,13 @@ def test_delay_shows_new_batch_and_value_date(renderer: Renderer) -> None:
 
 def test_correction_lists_changed_fields(renderer: Renderer) -> None:
     rendered = render(renderer, "correction", SAMPLES["correction", "-"], "de")
-    assert "N-000413" in rendered.subject
-    for _, body in bodies(rendered):
-        for label in ("Stückzahl", "Kurswert", "Nettobetrag (Gesamtentgelt)", "booking_note"):
-            assert label in body
+    # The subject names the trade the client knows, not an internal notice number.
+    assert "T-20261124-0003" in rendered.subject
+    assert "N-000413" not in rendered.subject
+    for name, body in bodies(rendered):
+        for label in ("Stückzahl", "Kurswert", "Nettobetrag (Gesamtentgelt)"):
+            assert label in body  # translated labels are the template's, not data
+        assert shown(name, "booking_note") in body  # an unknown key is data, shown raw
         assert "Endgültigkeit" in body  # the finality block is there
 
 
@@ -372,3 +435,51 @@ def test_a_reference_to_a_notice_never_sent_says_so(
     }[locale]
     assert said in rendered.text, rendered.text
     assert context["trade"]["trade_id"] in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("<script>alert(1)</script>", "\\<script\\>alert\\(1\\)\\</script\\>"),
+        ("[x](https://evil.example)", "\\[x\\]\\(https://evil.example\\)"),
+        ("# Heading", "\\# Heading"),
+        ("line\n# two\r\n- three", "line \\# two - three"),
+        ("- item", "\\- item"),
+        ("1. item", "1\\. item"),
+        ("===", "\\==="),
+        ("a | b \\ c", "a \\| b \\\\ c"),
+        # Nothing to escape: numbers, ids, apostrophes and ampersands stay as they are.
+        ("-5", "-5"),
+        ("1.5", "1.5"),
+        ("T-20261124-0003", "T-20261124-0003"),
+        ("O'Brien & Co", "O'Brien & Co"),
+    ],
+)
+def test_escape_markdown(value: str, shown: str) -> None:
+    assert escape_markdown(value) == shown
+
+
+@pytest.mark.parametrize("locale", ZONES)
+@pytest.mark.parametrize(("kind", "variant"), [k for k in SAMPLES if SAMPLES[k].get("trade")])
+def test_subjects_name_the_trade(renderer: Renderer, kind: str, variant: str, locale: str) -> None:
+    """Two notices about two trades are told apart in an inbox: trade id and instrument."""
+    context = SAMPLES[kind, variant]
+    subject = render(renderer, kind, context, locale).subject
+    assert context["trade"]["trade_id"] in subject
+    assert context["trade"]["instrument"]["symbol"] in subject
+    other = copy.deepcopy(context)
+    other["trade"]["trade_id"] = "T-20261124-0099"
+    assert render(renderer, kind, other, locale).subject != subject
+
+
+def test_confirmation_subjects_read_as_designed(renderer: Renderer) -> None:
+    expected = {
+        ("confirmation_l1", "final"): "Trade confirmation T-20261124-0001 · Buy 1,500 ACME"
+        " — settled on Layer-1",
+        ("confirmation_l2", "final"): "Trade confirmation T-20261124-0003 · Buy 1,500 ACME"
+        " — final on Layer-2",
+        ("confirmation_l2", "provisional"): "Provisional trade confirmation T-20261124-0002 ·"
+        " Buy 1,500 ACME — pending Layer-2 finality",
+    }
+    for (kind, variant), subject in expected.items():
+        assert render(renderer, kind, SAMPLES[kind, variant], "en").subject == subject

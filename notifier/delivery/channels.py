@@ -15,8 +15,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from apprise import AppriseResultStatus, NotifyFormat
+from apprise.plugins import url_to_dict
 from apprise.plugins.base import NotifyBase
+from apprise.plugins.email import NotifyEmail
 
+from notifier.delivery.email import MailParts, NotifyMimeEmail
 from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.retry import parse_retry_after
 from notifier.secrets import redact
@@ -90,7 +93,14 @@ def _mask_custom_parameters(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
-def _service(url: str, secret: str | None, message_id: str, timeout: float) -> NotifyBase:
+def _service(
+    url: str,
+    message: Message,
+    secret: str | None,
+    message_id: str,
+    sender_name: str,
+    timeout: float,
+) -> NotifyBase:
     if is_plain_webhook(url):
         return NotifySignedWebhook(
             endpoint=url, secret=secret, message_id=message_id, timeout=timeout
@@ -98,13 +108,19 @@ def _service(url: str, secret: str | None, message_id: str, timeout: float) -> N
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
+    if type(instance) is NotifyEmail:
+        # Apprise's SMTP plugin sends one body; ours sends both (see delivery/email.py).
+        mail = MailParts(message.text, message.html, message_id, sender_name)
+        return NotifyMimeEmail(mail=mail, **url_to_dict(url))  # type: ignore[no-untyped-call]  # untyped in apprise
     return instance
 
 
 def _body_for(service: NotifyBase, message: Message) -> tuple[str, str]:
     if isinstance(service, NotifySignedWebhook):
         return json.dumps(message.payload, sort_keys=True, separators=(",", ":")), NotifyFormat.TEXT
-    wanted = getattr(service, "notify_format", NotifyFormat.TEXT)
+    # The format the service renders by default, or the one its URL asks for (?format=).
+    # ``notify_format`` itself may be a tuple of formats (Apprise 2.2+), never compare it.
+    wanted = service.resolve_format()
     if wanted == NotifyFormat.HTML:
         return message.html, NotifyFormat.HTML
     if wanted == NotifyFormat.MARKDOWN:
@@ -118,12 +134,18 @@ def send(
     *,
     secret: str | None = None,
     message_id: str = "",
+    sender_name: str = "",
     timeout: float = 10.0,
 ) -> Outcome:
-    """Send ``message`` to one channel once and report what happened."""
+    """Send ``message`` to one channel once and report what happened.
+
+    ``message_id`` is the delivery's stable id (``webhook-id``, and the mail's
+    ``Message-ID``); ``sender_name`` is the mail's ``From`` display name unless the
+    channel URL names one.
+    """
     started = datetime.now(UTC)
     try:
-        service = _service(url, secret, message_id, timeout)
+        service = _service(url, message, secret, message_id, sender_name, timeout)
     except InvalidChannelURL as exc:
         return Outcome("failed", started, datetime.now(UTC), str(exc))
     # Apprise retries inside notify() are off: each call is one recorded attempt, and

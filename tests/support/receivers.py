@@ -142,21 +142,30 @@ class WebhookReceiver:
 class _Collector:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    # Messages answered with a temporary failure (4xx), as they arrived.
+    refused: list[EmailMessage] = field(default_factory=list)
+    refuse_budget: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(
+            envelope.original_content or envelope.content, policy=policy.default
+        )
         with self.lock:
-            self.messages.append(
-                message_from_bytes(
-                    envelope.original_content or envelope.content, policy=policy.default
-                )
-            )
+            if self.refuse_budget > 0:
+                self.refuse_budget -= 1
+                self.refused.append(message)
+                return "451 4.3.0 Temporary failure, try again later"
+            self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
 
 class SmtpSink:
-    """An aiosmtpd server that requires AUTH LOGIN/PLAIN with ``user`` / ``password``."""
+    """An aiosmtpd server that requires AUTH LOGIN/PLAIN with ``user`` / ``password``.
+
+    ``refuse_next(n)`` answers the next n messages with ``451`` (try again later).
+    """
 
     user = "mailer"
     password = "smtp-pass-s3cret"
@@ -194,6 +203,15 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         with self._collector.lock:
             return list(self._collector.messages)
+
+    @property
+    def refused(self) -> list[EmailMessage]:
+        with self._collector.lock:
+            return list(self._collector.refused)
+
+    def refuse_next(self, count: int) -> None:
+        with self._collector.lock:
+            self._collector.refuse_budget = count
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
