@@ -118,6 +118,22 @@ def test_send_builds_one_mime_message_on_any_apprise_2(smtp_sink: SmtpSink) -> N
     assert str(mail["To"]) == "client@example.com"
 
 
+def test_non_latin_bodies_and_subjects_arrive_intact(smtp_sink: SmtpSink) -> None:
+    line = "取引確認書 — レイヤー2で確定。流動性バッファー 2,500,000.00 米ドル。" * 3
+    message = channels.Message(
+        subject="取引確認書 T-20261124-0003 · 買付 1,500 ACME — レイヤー2で確定",
+        text=f"{line}\n{line}\n",
+        html=f"<!doctype html><p>{line}</p>\n",
+        markdown="-\n",
+        payload={},
+    )
+    assert channels.send(smtp_sink.url(), message, message_id="msg_ja", sender_name="北風").ok
+    (mail,) = smtp_sink.wait_for(1)
+    assert str(mail["Subject"]) == message.subject
+    assert _parts(mail) == {"text/plain": message.text, "text/html": message.html}
+    assert mail["From"].addresses[0].display_name == "北風"
+
+
 def test_a_display_name_in_the_channel_url_wins(smtp_sink: SmtpSink) -> None:
     url = smtp_sink.url() + "&name=Acme%20Desk"
     message = channels.Message("S", "text\n", "<p>html</p>\n", "md\n", {})

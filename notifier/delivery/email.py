@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import smtplib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, localtime
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 from apprise import NotifyFormat, NotifyType
@@ -114,7 +115,7 @@ class NotifyMimeEmail(NotifyEmail):  # type: ignore[no-untyped-call]  # apprise 
             message["Reply-To"] = ", ".join(
                 formataddr((_name(self.names.get(a)), a)) for a in reply_to
             )
-        message["Date"] = format_datetime(localtime())
+        message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = f"<{self.mail.message_id}@{self._id_domain()}>"
         for name, value in self.headers.items():  # the URL's own ``+Header=value`` entries
             if name.lower() not in {"subject", "from", "to", "cc", "date", "message-id"}:
