@@ -224,9 +224,9 @@ def test_429_and_503_retry_no_sooner_than_retry_after(
     webhook_receiver.answer_next(status, {"Retry-After": header(datetime.now(UTC))})
     (notice_id,) = _post_trades_named(client, f"busy-{status}")
     view = wait_for_status(client, notice_id, {"delivering"})
-    for _ in range(400):  # bounded: until the first attempt is on record
+    for _ in range(400):  # bounded: until the first attempt is on record, waiting 7 s+
         (delivery,) = view["deliveries"]
-        if delivery["attempts"]:
+        if delivery["status"] == "retrying":
             break
         time.sleep(0.05)
         view = notice_view(client, notice_id)
