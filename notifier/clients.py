@@ -74,6 +74,17 @@ def client_view(client: Client) -> dict[str, Any]:
             for c in sorted(client.channels, key=lambda c: (c.priority, c.name))
             if c.active
         ],
+        # Disabled by the service (the receiver answered 410 Gone); a PUT naming it enables it.
+        "disabled_channels": [
+            {
+                "name": c.name,
+                "url": c.url_display,
+                "disabled_at": c.disabled_at.isoformat(),
+                "reason": c.disabled_reason,
+            }
+            for c in sorted(client.channels, key=lambda c: c.name)
+            if not c.active and c.disabled_at is not None
+        ],
         "updated_at": client.updated_at.isoformat(),
     }
 

@@ -44,10 +44,13 @@ def escalate_failure(session: Session, runtime: Runtime, notice: Notice) -> list
 
 
 def escalate_at_risk(runtime: Runtime) -> list[int]:
-    """Escalate confirmations not delivered within the lead time of their deadline."""
+    """Escalate confirmations not delivered within the lead time of their deadline.
+
+    One escalation per check lists them all (earliest deadline first): a channel outage
+    puts many confirmations at risk at once, and support needs one list, not one each.
+    """
     now = runtime.clock()
     horizon = now + timedelta(seconds=runtime.settings.deadline_lead_seconds)
-    created: list[int] = []
     with runtime.db.session() as session:
         at_risk = session.scalars(
             select(Notice)
@@ -60,10 +63,22 @@ def escalate_at_risk(runtime: Runtime) -> list[int]:
             .order_by(Notice.deadline_at, Notice.id)
             .limit(500)
         ).all()
+        if not at_risk:
+            return []
+        ids = {n.client_id for n in at_risk}
+        clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))}
+        first = at_risk[0]
+        plan = escalation_plan(
+            runtime,
+            cause="deadline_at_risk",
+            key=str(first.id),  # each notice is escalated once, so the first names the list
+            event_id=first.event.event_id if first.event else "",
+            affected=[affected_entry(n, clients.get(n.client_id)) for n in at_risk],
+            deadline_at=first.deadline_at,
+        )
         for notice in at_risk:
-            created.extend(_escalate(session, runtime, notice, "deadline_at_risk"))
             notice.escalated_at = now
-    return created
+        return [n.id for n in write_plans(session, runtime, [plan], first.event, SYSTEM)]
 
 
 def _escalate(session: Session, runtime: Runtime, notice: Notice, cause: str) -> list[int]:

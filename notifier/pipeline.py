@@ -57,10 +57,15 @@ _CLAIMED_DELIVERY = (
     .where(Delivery.id == bindparam("delivery_id"))
     .execution_options(populate_existing=True)
 )
+# Locks the notice with the delivery: an event superseding the notice meanwhile (it
+# locks the notice first) is either seen here, and a failed attempt is not retried, or
+# waits and finds the delivery settled.
 _SENT_DELIVERY = (
     select(Delivery)
-    .options(joinedload(Delivery.notice))
+    .options(joinedload(Delivery.notice, innerjoin=True))
     .where(Delivery.id == bindparam("delivery_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
 )
 
 

@@ -16,10 +16,18 @@ def _runtime() -> Runtime:
     return runtime
 
 
+# A broker countdown is held unacknowledged by a worker; on Redis one longer than the
+# visibility timeout (an hour) is handed out again, and a worker restart drops none but
+# delays all. Longer waits are left to the relay, which reads next_attempt_at every few
+# seconds: the database holds the schedule, the broker only wakes the worker early.
+COUNTDOWN_LIMIT_SECONDS = 600.0
+
+
 def _hand_on(follow_up: pipeline.FollowUp) -> None:
-    """Schedule retries at their backoff and send new notices (escalations) on."""
+    """Schedule near retries at their wait and send new notices (escalations) on."""
     for retry in follow_up.retries:
-        enqueue_delivery(retry.delivery_id, countdown=retry.delay)
+        if retry.delay <= COUNTDOWN_LIMIT_SECONDS:
+            enqueue_delivery(retry.delivery_id, countdown=retry.delay)
     enqueue_notices(follow_up.notice_ids)
 
 

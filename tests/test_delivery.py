@@ -1,4 +1,4 @@
-"""Retries with backoff, and a final failure with its reason on record, on a real worker."""
+"""Retries on the schedule, and a final failure with its reason on record, on a real worker."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_receiver_failing_twice_then_succeeding_gives_three_attempts(
     ids = {r.headers["webhook-id"] for r in webhook_receiver.requests}
     assert ids == {delivery["webhook_id"]}
     assert len(webhook_receiver.requests) == 3
-    # The retry waits grew (exponential backoff with jitter, base 0.2 s).
+    # The retries followed one another (the test schedule: 0.2 s, 0.4 s, …).
     starts = [a["started_at"] for a in delivery["attempts"]]
     assert starts == sorted(starts)
     actions = [

@@ -101,8 +101,11 @@ def test_undelivered_confirmation_escalates_before_its_deadline(settings: Settin
         assert client.put("/v1/clients/acme", json=body, headers=ADMIN).status_code == 201
         posted = client.post("/v1/events", json=load_event("l1_final"), headers=PRODUCER)
         (notice_id,) = posted.json["notice_ids"]
+        other = load_event("l1_final", event_id="evt-l1-final-other")
+        other["trade"]["trade_id"] = "T-OTHER"
+        (other_id,) = client.post("/v1/events", json=other, headers=PRODUCER).json["notice_ids"]
         with app.app_context():
-            pipeline.process_notices(runtime, [notice_id])
+            pipeline.process_notices(runtime, [notice_id, other_id])
         with runtime.db.session() as session:
             notice = session.get(Notice, notice_id)
             assert notice is not None and notice.deadline_at is not None
@@ -114,14 +117,15 @@ def test_undelivered_confirmation_escalates_before_its_deadline(settings: Settin
         clock.now = deadline - timedelta(hours=4, minutes=1)
         assert escalate_at_risk(runtime) == []
         clock.now = deadline - timedelta(hours=3, minutes=59)
+        # One escalation lists both confirmations at risk (not one each), and only once.
         (escalation_id,) = escalate_at_risk(runtime)
-        assert escalate_at_risk(runtime) == [], "one escalation per confirmation"
+        assert escalate_at_risk(runtime) == [], "each confirmation is escalated once"
         with app.app_context():
             pipeline.process_notices(runtime, [escalation_id])
         (received,) = support.wait_for(1)
         assert clock.now < deadline
         text = received.body.decode()
-        assert "T-20261124-0001" in text and "acme" in text
+        assert "T-20261124-0001" in text and "T-OTHER" in text and "acme" in text
         with runtime.db.session() as session:
             escalation = session.get(Notice, escalation_id)
             assert escalation is not None

@@ -116,6 +116,6 @@ def test_a_delivery_lost_with_its_worker_is_retried_or_failed_by_the_relay(
             assert view["status"] == "failed"
             assert [a["outcome"] for a in view["deliveries"][0]["attempts"]] == ["lost"]
             (escalation_id,) = due.notice_ids
-            assert notice_view(client, escalation_id)["variant"] == "delivery_failed"
+            assert notice_view(client, escalation_id)["variant"] == "channel_outage"
     finally:
         runtime.db.dispose()

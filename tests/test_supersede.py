@@ -125,3 +125,36 @@ def test_a_notice_replaced_before_it_was_sent_is_never_sent(
     shown = " ".join(str(text[k]) for k in ("subject", "text", "html", "markdown"))
     assert f"notice {replaced}" not in shown
     assert "T-2026112" in shown
+
+
+def test_a_cancellation_racing_the_worker_never_lets_an_empty_notice_out(
+    live_app: Flask, worker: WorkerProcess, webhook_receiver: WebhookReceiver, smtp_sink: SmtpSink
+) -> None:
+    """The issue's own steps: final, then at once the cancellation, with the worker running.
+
+    Whichever wins, the final either went out whole or not at all, and the cancellation
+    tells the truth about which.
+    """
+    client = live_app.test_client()
+    register_client(
+        client,
+        [
+            webhook_channel(webhook_receiver.url),
+            {"name": "email", "url": smtp_sink.url(), "priority": 1},
+        ],
+    )
+    (final,) = _post(client, load_event("l1_final"))
+    (cancellation,) = _post(client, load_event("trade_cancelled"))
+    done = wait_for_status(client, cancellation, {"delivered"})
+    view = notice_view(client, final)
+    assert view["status"] == "superseded"
+    for delivery in view["deliveries"]:
+        assert delivery["status"] in {"sent", "skipped"}, delivery
+        if delivery["status"] == "skipped":
+            assert delivery["status_reason"]
+    hooks = [h.payload for h in webhook_receiver.requests]
+    _assert_all_filled(hooks, smtp_sink.messages)
+    went_out = any(d["status"] == "sent" for d in view["deliveries"])
+    named = view["subject"] is not None and view["subject"] in done["text"]
+    assert named == went_out
+    assert ("not yet sent you" in done["text"]) != went_out
