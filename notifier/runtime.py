@@ -8,7 +8,7 @@ from typing import Protocol
 
 from notifier.config import Settings
 from notifier.db import Database
-from notifier.finality import BusinessCalendar
+from notifier.finality import MarketCalendars
 from notifier.rendering import Renderer
 from notifier.secrets import Vault
 
@@ -27,7 +27,7 @@ class Runtime:
     db: Database
     vault: Vault
     renderer: Renderer
-    calendar: BusinessCalendar
+    calendar: MarketCalendars
     clock: Clock = field(default=system_clock)
 
     @classmethod
@@ -37,5 +37,5 @@ class Runtime:
             db=Database(settings.database_url),
             vault=Vault(settings.secret_key),
             renderer=Renderer(settings.templates_dir, settings.locales_dir),
-            calendar=BusinessCalendar(settings.holidays),
+            calendar=MarketCalendars(settings.holidays, settings.default_venue_mic),
         )
