@@ -34,6 +34,7 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "timezone": notice.timezone,
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
+            "finality_check": _finality_check(notice),
             "deliveries": [_delivery_view(d) for d in notice.deliveries],
             "timeline": [
                 {
@@ -48,6 +49,19 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
                 for e in timeline
             ],
         }
+
+
+def _finality_check(notice: Notice) -> dict[str, Any] | None:
+    """Show support the computed T+N beside the producer's label, flagged when they differ."""
+    finality = (notice.context or {}).get("finality") or {}
+    if "cycle_label_mismatch" not in finality:
+        return None
+    return {
+        "cycle_label": finality["cycle_label"],
+        "cycle_calendar": finality.get("cycle_calendar"),
+        "producer_cycle_label": finality.get("producer_cycle_label"),
+        "cycle_label_mismatch": finality["cycle_label_mismatch"],
+    }
 
 
 def _delivery_view(delivery: Delivery) -> dict[str, Any]:

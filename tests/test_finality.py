@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from notifier.config import ConfigError, load_settings
 from notifier.finality import VENUES, MarketCalendars, confirmation_deadline
+from notifier.models import Notice
 from notifier.planning import with_cycle_label
+from notifier.replay import replay_file
 from notifier.runtime import Runtime
+from notifier.support import notice_view
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +300,73 @@ def test_runtime_calendar_honours_settings(tmp_path: Path) -> None:
     )
     nyse = Runtime.from_settings(settings).calendar.for_venue("XNYS")
     assert not nyse.is_business_day(date(2026, 11, 23))
+
+
+# --- the replay scenarios of issue 7 (obs. 5, 6), read back from the database ----------------
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+# trade → (T+N shown, producer's label, flagged) on its final confirmation
+SCENARIO_LABELS = {
+    "t_plus_same_day_new_york": {
+        "T-SD-1": ("T+0", None, False),
+        "T-SD-2": ("T+0", None, False),
+        "T-SD-3": ("T+0", None, False),
+    },
+    "t_plus_weekend": {
+        "T-WE-1": ("T+1", "T+0.5", True),
+        "T-WE-2": ("T+1", "T+1", False),
+        "T-WE-3": ("T+1", None, False),
+    },
+}
+
+
+def _replayed(scenario: str, tmp_path: Path) -> tuple[Runtime, list[Notice]]:
+    url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
+    replay_file(SCENARIOS / f"{scenario}.jsonl", url)
+    env = {"NOTIFIER_VAR_DIR": str(tmp_path), "NOTIFIER_DATABASE_URL": url}
+    runtime = Runtime.from_settings(load_settings(env))
+    with runtime.db.session() as session:
+        notices = list(session.scalars(select(Notice).order_by(Notice.id)))
+        session.expunge_all()
+    return runtime, notices
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIO_LABELS))
+def test_scenario_finals_carry_the_computed_label(scenario: str, tmp_path: Path) -> None:
+    runtime, notices = _replayed(scenario, tmp_path)
+    finals = {
+        n.trade_id: n for n in notices if n.kind.startswith("confirmation") and n.variant == "final"
+    }
+    assert set(finals) == set(SCENARIO_LABELS[scenario])
+    for trade_id, (label, producer, flagged) in SCENARIO_LABELS[scenario].items():
+        notice = finals[trade_id]
+        assert f"final at {label} ]" in (notice.body_text or ""), trade_id
+        assert f"Settlement cycle: {label}\n" in (notice.body_text or ""), trade_id
+        check = notice_view(runtime, notice.id)["finality_check"]  # type: ignore[index]
+        assert check == {
+            "cycle_label": label,
+            "cycle_calendar": "XNYS",
+            "producer_cycle_label": producer,
+            "cycle_label_mismatch": flagged,
+        }
+
+
+def test_same_day_l2_final_settles_on_the_trade_date(tmp_path: Path) -> None:
+    _, notices = _replayed("t_plus_same_day_new_york", tmp_path)
+    final = next(n for n in notices if n.trade_id == "T-SD-3" and n.variant == "final")
+    text = final.body_text or ""
+    assert "Final at: Nov 23, 2026, 9:00:00\u202fPM EST (UTC\u221205:00)" in text
+    assert "Settlement date: Nov 23, 2026" in text  # the producer sent 24 Nov (the UTC date)
+    assert "Expected final by" not in text
+
+
+def test_jpy_scenario_shows_no_decimals(tmp_path: Path) -> None:
+    _, notices = _replayed("jpy_rounding", tmp_path)
+    bodies = {n.client_id: n for n in notices if n.kind == "confirmation_l1"}
+    for notice in bodies.values():
+        for body in (notice.body_text, notice.body_html, notice.body_md):
+            assert body and "1,518,750" in body and "1,518,750.4" not in body
+            assert "1,520,361" in body and "1,520,361.1" not in body
+            assert "1,611" in body  # commission and fee totalled
+    assert "約定金額：￥1,518,750\n" in (bodies["tokyo"].body_text or "")  # noqa: RUF001
+    assert "Gross amount: ¥1,518,750\n" in (bodies["london"].body_text or "")
