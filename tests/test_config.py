@@ -42,6 +42,7 @@ def test_production_switches_and_directories(tmp_path: Path) -> None:
         ("NOTIFIER_DELIVERY_MAX_ATTEMPTS", "many", "NOTIFIER_DELIVERY_MAX_ATTEMPTS"),
         ("NOTIFIER_RETRY_BASE_SECONDS", "soon", "NOTIFIER_RETRY_BASE_SECONDS"),
         ("NOTIFIER_HOLIDAYS", "25/12/2026", "NOTIFIER_HOLIDAYS"),
+        ("NOTIFIER_DEFAULT_VENUE_MIC", "NYSE", "NOTIFIER_DEFAULT_VENUE_MIC"),
         ("NOTIFIER_SECRET_KEY", "too-short", "NOTIFIER_SECRET_KEY"),
     ],
 )
