@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from notifier.finality import DEFAULT_VENUE, VENUES
 from notifier.retry import DEFAULT_SCHEDULE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ class Settings:
     deadline_check_seconds: float = 60.0
     deadline_lead_seconds: float = 4 * 3600.0
     holidays: tuple[date, ...] = ()
+    default_venue_mic: str = DEFAULT_VENUE
     enqueue: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -165,6 +167,13 @@ def _parse_jitter(raw: str) -> float:
     return jitter
 
 
+def _venue(env: Mapping[str, str]) -> str:
+    mic = env.get("NOTIFIER_DEFAULT_VENUE_MIC") or DEFAULT_VENUE
+    if mic not in VENUES:
+        raise ConfigError(f"NOTIFIER_DEFAULT_VENUE_MIC must be one of {', '.join(sorted(VENUES))}")
+    return mic
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -209,6 +218,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         deadline_check_seconds=_env_float(env, "NOTIFIER_DEADLINE_CHECK_SECONDS", 60.0),
         deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
         holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),
+        default_venue_mic=_venue(env),
         enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
     )
     if overrides:

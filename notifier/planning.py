@@ -7,6 +7,7 @@ The context shapes are documented in ``docs/notice-contexts.md``.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,8 @@ from notifier.states import DeliveryStatus, EventStatus
 
 SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
 CONFIRMING_KINDS = ("confirmation_l1", "confirmation_l2", "correction")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,13 +72,37 @@ def base_context(runtime: Runtime, client: Client | None, event_id: str) -> dict
 def with_cycle_label(
     finality: dict[str, Any], trade: dict[str, Any], runtime: Runtime
 ) -> dict[str, Any]:
-    """Return the finality block with the T+N label filled in when the producer left it out."""
+    """Return the finality block with T+N computed from the venue's calendar.
+
+    The client is shown the computed label. A label the producer sent is kept as
+    ``producer_cycle_label`` and ``cycle_label_mismatch`` says whether it disagreed, for
+    support (docs/events.md, "T+N"). ``final_on`` is the venue business day of finality.
+    """
     finality = dict(finality)
-    if not finality.get("cycle_label") and finality.get("final_at") and trade.get("executed_at"):
-        finality["cycle_label"] = cycle_label(
-            datetime.fromisoformat(trade["executed_at"]),
-            datetime.fromisoformat(finality["final_at"]),
-            runtime.calendar,
+    if not (finality.get("final_at") and trade.get("trade_date")):
+        return finality
+    calendar = runtime.calendar.for_venue(trade.get("venue_mic"))
+    final_at = datetime.fromisoformat(finality["final_at"])
+    trade_date = date.fromisoformat(trade["trade_date"])
+    # A block computed before (a correction re-uses the confirmation's) holds the
+    # producer's label aside; its cycle_label is ours and must not pass for theirs.
+    computed_before = "cycle_label_mismatch" in finality
+    producer = finality.get("producer_cycle_label" if computed_before else "cycle_label")
+    finality.pop("producer_cycle_label", None)
+    computed = cycle_label(trade_date, final_at, calendar)
+    finality["cycle_label"] = computed
+    finality["cycle_calendar"] = calendar.code
+    finality["final_on"] = calendar.on_or_after(calendar.local_date(final_at)).isoformat()
+    finality["cycle_label_mismatch"] = bool(producer) and producer != computed
+    if producer:
+        finality["producer_cycle_label"] = producer
+    if finality["cycle_label_mismatch"]:
+        log.warning(
+            "trade %s: producer cycle label %s, computed %s (%s calendar)",
+            trade.get("trade_id"),
+            producer,
+            computed,
+            calendar.code,
         )
     return finality
 
@@ -113,12 +140,12 @@ _WENT_OUT = select(func.count(Delivery.id)).where(
 
 
 def deadline_for(runtime: Runtime, client: Client, trade: dict[str, Any]) -> datetime:
+    """Return the client's confirmation deadline, in the trade venue's calendar."""
     return confirmation_deadline(
         client.regime,
         datetime.fromisoformat(trade["executed_at"]),
         date.fromisoformat(trade["settlement_date"]),
-        runtime.calendar,
-        client.timezone,
+        runtime.calendar.for_venue(trade.get("venue_mic")),
     )
 
 

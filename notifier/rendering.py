@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.lists import format_list
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
 from jinja2 import FileSystemLoader, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
@@ -64,9 +70,24 @@ class Formatter:
         return shown
 
     def money(self, amount: Any, currency: str) -> str:
-        # No quantization: a price of 101.2345 must not be shown as 101.23.
+        """Show an amount rounded to the currency's minor units (JPY 0, USD 2, KWD 3)."""
         return self._once(
             "money",
+            amount,
+            currency,
+            lambda: str(
+                format_currency(
+                    rounded_to_minor_units(_decimal(amount), currency),
+                    currency,
+                    locale=self._babel_locale,
+                )
+            ),
+        )
+
+    def price(self, amount: Any, currency: str) -> str:
+        # A price is not an amount: 101.2345 must not be shown as 101.23.
+        return self._once(
+            "price",
             amount,
             currency,
             lambda: str(
@@ -78,6 +99,33 @@ class Formatter:
                 )
             ),
         )
+
+    def money_totals(self, charges: Iterable[Mapping[str, Any]]) -> str:
+        """Show ``{amount, currency}`` items summed per currency, in order of first use."""
+        totals: dict[str, Decimal] = {}
+        for charge in charges:
+            currency = charge["currency"]
+            totals[currency] = totals.get(currency, Decimal(0)) + _decimal(charge["amount"])
+        shown = [self.money(total, currency) for currency, total in totals.items()]
+        return str(format_list(shown, style="unit", locale=self._babel_locale))
+
+    def counter_currency(self, trade: Mapping[str, Any]) -> str:
+        """Return the currency ``trade.fx_rate`` converts into, or "" when none is named.
+
+        Contract v1 names no settlement currency, and guessing one from a charge's
+        currency would show the client a pair that may be wrong; a trade block that
+        carries ``settlement_currency`` (a proposed v1.1 field) gets the pair.
+        """
+        return str(trade.get("settlement_currency") or "")
+
+    def fx_rate(self, rate: Any, base: str, quote: str) -> str:
+        """Show a rate as a pair with its direction: ``USD/EUR 0.9231 (1 USD = 0.9231 EUR)``."""
+        shown = self.number(rate)
+        return f"{base}/{quote} {shown} (1 {base} = {shown} {quote})"
+
+    def converted(self, amount: Any, rate: Any) -> Decimal:
+        """Return ``amount`` times ``rate``, unrounded: :meth:`money` rounds it for display."""
+        return _decimal(amount) * _decimal(rate)
 
     def number(self, value: Any) -> str:
         return self._once(
@@ -108,11 +156,31 @@ class Formatter:
         return self._once("date", value, "", lambda: _show_date(value, self._babel_locale))
 
 
+def rounded_to_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """Round half up to the currency's minor units, as Babel (CLDR) knows them."""
+    digits = get_currency_precision(currency)
+    return amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def utc_offset(moment: datetime) -> str:
+    """Return ``UTC+01:00`` / ``UTC\u221205:00`` (a real minus sign), unambiguous everywhere."""
+    offset = moment.utcoffset() or timedelta(0)
+    sign = "\u2212" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _show_datetime(value: str | datetime, zone: ZoneInfo, locale: Locale) -> str:
+    # "CST" is Chicago, Shanghai or Havana: the abbreviation is shown only beside the offset,
+    # and only when the zone has a lettered one ("EST"; not "+03", not "UTC" twice).
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     local = moment.astimezone(zone)
     shown = format_datetime(local, "medium", tzinfo=zone, locale=locale)
-    return f"{shown} {local.tzname()}"
+    name = local.tzname() or ""
+    offset = utc_offset(local)
+    if name.isalpha() and name != "UTC":
+        return f"{shown} {name} ({offset})"
+    return f"{shown} ({offset})"
 
 
 def _show_date(value: str | date, locale: Locale) -> str:

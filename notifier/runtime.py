@@ -8,7 +8,7 @@ from typing import Protocol
 
 from notifier.config import Settings
 from notifier.db import Database
-from notifier.finality import BusinessCalendar
+from notifier.finality import MarketCalendars
 from notifier.rendering import Renderer
 from notifier.retry import RetryPolicy
 from notifier.secrets import Vault
@@ -28,7 +28,7 @@ class Runtime:
     db: Database
     vault: Vault
     renderer: Renderer
-    calendar: BusinessCalendar
+    calendar: MarketCalendars
     clock: Clock = field(default=system_clock)
     # Derived from settings: the one place that decides retry waits and exhaustion.
     retry: RetryPolicy = field(init=False)
@@ -47,5 +47,5 @@ class Runtime:
             db=Database(settings.database_url),
             vault=Vault(settings.secret_key),
             renderer=Renderer(settings.templates_dir, settings.locales_dir),
-            calendar=BusinessCalendar(settings.holidays),
+            calendar=MarketCalendars(settings.holidays, settings.default_venue_mic),
         )

@@ -43,6 +43,7 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "text": notice.body_text,
             "html": notice.body_html,
             "markdown": notice.body_md,
+            "finality_check": _finality_check(notice),
             "deliveries": [_delivery_view(d) for d in notice.deliveries],
             "timeline": [
                 {
@@ -65,6 +66,19 @@ def _outage_view(outage: ChannelOutage) -> dict[str, Any]:
         "opened_at": outage.opened_at.isoformat(),
         "closed_at": outage.closed_at.isoformat() if outage.closed_at else None,
         "notices_failed": outage.notices_failed,
+    }
+
+
+def _finality_check(notice: Notice) -> dict[str, Any] | None:
+    """Show support the computed T+N beside the producer's label, flagged when they differ."""
+    finality = (notice.context or {}).get("finality") or {}
+    if "cycle_label_mismatch" not in finality:
+        return None
+    return {
+        "cycle_label": finality["cycle_label"],
+        "cycle_calendar": finality.get("cycle_calendar"),
+        "producer_cycle_label": finality.get("producer_cycle_label"),
+        "cycle_label_mismatch": finality["cycle_label_mismatch"],
     }
 
 

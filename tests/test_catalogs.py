@@ -32,7 +32,7 @@ TRANSLATED = ("de", "fr", "es", "ja")
 
 # Strings that are rightly the same as the English: proper nouns and words spelt alike.
 SAME_AS_ENGLISH = {
-    "de": {"Layer-1", "Layer-2"},
+    "de": {"Layer-1", "Layer-2", "%(label)s: %(value)s"},
     "fr": {
         "Cause",
         "Client",
@@ -40,7 +40,7 @@ SAME_AS_ENGLISH = {
         "%(text)s (code %(code)s)",
         ("%(num)s client", "%(num)s clients"),
     },
-    "es": set(),
+    "es": {"Stop", "%(label)s: %(value)s"},
     "ja": set(),
 }
 
@@ -216,3 +216,51 @@ def test_extract_and_update_keep_translations(tmp_path: Path) -> None:
         assert {m.id: m.string for m in _messages(after)} == {
             m.id: m.string for m in _messages(before)
         }
+
+
+# Issue 7: a reversal of settlement finality is not a cancellation, and finance terms are
+# the ones a compliance reader expects (docs/events.md, "Translations of finance terms").
+CORRECTED_TERMS = {
+    "de": {
+        "Market": "Market-Order",
+        "Reverted": "Rückabgewickelt",
+        "Trade reverted": "Geschäft rückabgewickelt",
+        "Principal": "Handel für eigene Rechnung (Principal)",
+        "Riskless principal": "Zusammenführung sich deckender Kundenaufträge (Riskless Principal)",
+    },
+    "fr": {
+        "Net amount (total consideration)": "Montant net (montant total de la transaction)",
+        "Reverted": "Règlement révoqué",
+        "Principal": "Pour compte propre",
+        "Riskless principal": "Compte propre avec interposition (riskless principal)",
+        "%(label)s: %(value)s": "%(label)s\u202f: %(value)s",
+    },
+    "es": {"Stop": "Stop", "Stop limit": "Stop con límite"},
+    "ja": {
+        "Reverted": "決済巻き戻し",
+        "Trade reverted": "取引の決済巻き戻し",
+        "%(label)s: %(value)s": "%(label)s\uff1a%(value)s",  # a full-width colon
+    },
+}
+# Words that mean "cancelled" must not translate a reversal; cancellations keep them.
+CANCEL_WORDS = {
+    "de": ("Storn",),
+    "fr": ("annul",),
+    "ja": ("取消", "取り消"),
+    "es": ("cancel", "anul"),
+}
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_corrected_finance_terms_are_in_the_catalogs(locale: str) -> None:
+    catalog = read_catalog(po_path(LOCALES_DIR, locale), locale)
+    for msgid, wanted in CORRECTED_TERMS[locale].items():
+        message = catalog.get(msgid)
+        assert message is not None and message.string == wanted, (locale, msgid)
+    for message in _messages(catalog):
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        if any("revers" in i.lower() or "revert" in i.lower() for i in ids):
+            forms = message.string if isinstance(message.string, tuple) else (message.string,)
+            for word in CANCEL_WORDS[locale]:
+                assert not any(word in form for form in forms), (locale, message.id, word)
+    assert catalog.get("Market").string not in {"Bestens", "Billigst"}

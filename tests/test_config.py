@@ -44,6 +44,7 @@ def test_production_switches_and_directories(tmp_path: Path) -> None:
         ("NOTIFIER_RETRY_SCHEDULE", "5,-3", "NOTIFIER_RETRY_SCHEDULE"),
         ("NOTIFIER_RETRY_JITTER", "2", "NOTIFIER_RETRY_JITTER"),
         ("NOTIFIER_HOLIDAYS", "25/12/2026", "NOTIFIER_HOLIDAYS"),
+        ("NOTIFIER_DEFAULT_VENUE_MIC", "NYSE", "NOTIFIER_DEFAULT_VENUE_MIC"),
         ("NOTIFIER_SECRET_KEY", "too-short", "NOTIFIER_SECRET_KEY"),
     ],
 )

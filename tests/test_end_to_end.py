@@ -44,7 +44,8 @@ def test_l1_and_l2_confirmations_arrive_by_webhook_and_email(
     body = l2_mail.get_body(preferencelist=("plain", "html"))
     assert body is not None
     text = body.get_content()
-    assert "Settled on Layer-2" in text and "T+0.5" in text
+    # 02:00Z on the 25th is 21:00 on the trade date in New York, the venue: T+0.
+    assert "Settled on Layer-2 — final at T+0" in text
     for view in views:
         for delivery in view["deliveries"]:
             assert delivery["status"] == "sent"

@@ -111,7 +111,7 @@ def test_undelivered_confirmation_escalates_before_its_deadline(settings: Settin
             assert notice is not None and notice.deadline_at is not None
             deadline, status = notice.deadline_at, notice.status
         assert status == "delivering"  # its delivery is retrying, not delivered
-        # US: by the end of the settlement date (2026-11-25) in the client's timezone.
+        # US: by the end of the settlement date (2026-11-25) in the venue's (XNYS) timezone.
         assert deadline == datetime.fromisoformat("2026-11-26T00:00:00-05:00")
 
         clock.now = deadline - timedelta(hours=4, minutes=1)

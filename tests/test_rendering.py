@@ -20,13 +20,14 @@ TEMPLATES = PROJECT_ROOT / "templates"
 LOCALES_DIR = PROJECT_ROOT / "locales"
 
 # Each locale with a client timezone and the abbreviation Python gives it in November.
+# Each is followed by the UTC offset: "CST" alone could be Chicago, Shanghai or Havana.
 ZONES = {
-    "en": ("Europe/London", "GMT"),
-    "en_US": ("America/New_York", "EST"),
-    "de": ("Europe/Berlin", "CET"),
-    "fr": ("Europe/Paris", "CET"),
-    "es": ("Europe/Madrid", "CET"),
-    "ja": ("Asia/Tokyo", "JST"),
+    "en": ("Europe/London", "GMT (UTC+00:00)"),
+    "en_US": ("America/New_York", "EST (UTC\u221205:00)"),
+    "de": ("Europe/Berlin", "CET (UTC+01:00)"),
+    "fr": ("Europe/Paris", "CET (UTC+01:00)"),
+    "es": ("Europe/Madrid", "CET (UTC+01:00)"),
+    "ja": ("Asia/Tokyo", "JST (UTC+09:00)"),
 }
 KINDS = (
     "confirmation_l1",
@@ -179,7 +180,7 @@ def test_markdown_escapes_data_so_it_cannot_make_markup(
 def test_markdown_keeps_plain_values_readable(renderer: Renderer) -> None:
     rendered = render(renderer, "confirmation_l2", SAMPLES["confirmation_l2", "final"], "en")
     # Ids, amounts, dates and apostrophes need no escaping and get none.
-    for plain in ("T-20261124-0003", "B-2026-11-24-PM", "$2,500,000.00", "XL2-99812", "T+0.5"):
+    for plain in ("T-20261124-0003", "B-2026-11-24-PM", "$2,500,000.00", "XL2-99812", "T+0"):
         assert plain in rendered.markdown
     assert "&#39;" not in rendered.markdown and "&amp;" not in rendered.markdown
 
@@ -206,11 +207,11 @@ def test_money_in_the_client_locale(renderer: Renderer, locale: str, expected: s
 def test_times_in_the_client_timezone(renderer: Renderer, locale: str) -> None:
     zone, abbreviation = ZONES[locale]
     context = samples.l2_final()
-    shown = Formatter(locale, zone).datetime(context["trade"]["executed_at"])
-    assert shown.endswith(f" {abbreviation}")
+    executed = Formatter(locale, zone).datetime(context["trade"]["executed_at"])
+    assert executed.endswith(f" {abbreviation}")
     rendered = render(renderer, "confirmation_l2", context, locale)
-    for _, body in bodies(rendered):
-        assert shown in body
+    for name, body in bodies(rendered):
+        assert shown(name, executed) in body
 
 
 def test_times_are_converted_not_relabelled(renderer: Renderer) -> None:
@@ -219,6 +220,13 @@ def test_times_are_converted_not_relabelled(renderer: Renderer) -> None:
     assert re.search(r"Nov 24, 2026, 9:03:12\s?AM EST", text)
     text = render(renderer, "confirmation_l2", samples.l2_final(), "ja").text
     assert "2026/11/24 23:03:12 JST" in text
+
+
+def _settlement_date(trade: dict[str, Any], finality: dict[str, Any]) -> str:
+    # A final L2 trade settled on the venue business day its batch became final.
+    if finality["layer"] == "L2" and finality["status"] == "final":
+        return str(finality["final_on"])
+    return str(trade["settlement_date"])
 
 
 def _expected_values(context: dict[str, Any], locale: str) -> list[str]:
@@ -238,7 +246,7 @@ def _expected_values(context: dict[str, Any], locale: str) -> list[str]:
         t({"limit": "Limit", "market": "Market"}[trade["order_type"]]),
         t({"agent": "Agent", "principal": "Principal"}[trade["capacity"]]),
         fmt.number(trade["quantity"]),
-        fmt.money(trade["unit_price"], trade["currency"]),
+        fmt.price(trade["unit_price"], trade["currency"]),
         fmt.money(trade["gross_amount"], trade["currency"]),
         fmt.money(trade["commission"]["amount"], trade["commission"]["currency"]),
         *(fmt.money(fee["amount"], fee["currency"]) for fee in trade["fees"]),
@@ -246,7 +254,7 @@ def _expected_values(context: dict[str, Any], locale: str) -> list[str]:
         fmt.money(trade["net_amount"], trade["currency"]),
         fmt.date(trade["trade_date"]),
         fmt.datetime(trade["executed_at"]),
-        fmt.date(trade["settlement_date"]),
+        fmt.date(_settlement_date(trade, finality)),
         t(f"Layer-{finality['layer'][1]}"),
     ]
     if trade.get("fx_rate"):
@@ -291,7 +299,11 @@ def test_confirmation_shows_every_field(
     expected = _expected_values(context, locale)
     for name, body in bodies(rendered):
         missing = [
-            value for value in expected if (escape(value) if name == "html" else value) not in body
+            value
+            for value in expected
+            # a Markdown body escapes data values but not the catalog's own labels
+            if (escape(value) if name == "html" else value) not in body
+            and shown(name, value) not in body
         ]
         assert missing == [], f"{kind}/{variant} {locale} {name}: missing {missing}"
 
@@ -302,7 +314,7 @@ def test_fields_walk_checks_real_labels(renderer: Renderer) -> None:
     for label in (
         "Kauf",
         "Limitiert",
-        "Vermittler (Agent)",
+        "Kommissionär (Agent)",
         "Abgewickelt über Layer-1 — endgültig bei T+1",
     ):
         assert label in text
@@ -346,7 +358,7 @@ def test_delay_shows_new_batch_and_value_date(renderer: Renderer) -> None:
         assert fmt.date(context["batch"]["new_value_date"]) in body
         assert shown(name, context["reason"]["code"]) in body
         assert context["original"]["notice_id"] not in body
-        assert fmt.datetime(context["original"]["sent_at"]) in body
+        assert shown(name, fmt.datetime(context["original"]["sent_at"])) in body
         assert fmt.number(context["trade"]["quantity"]) in body
 
 
@@ -375,9 +387,9 @@ def test_escalation_counts_and_affected(renderer: Renderer) -> None:
     rendered = render(renderer, "escalation", context, "en")
     assert "2 trades" in rendered.subject
     deadline = Formatter("en", ZONES["en"][0]).datetime(context["deadline_at"])
-    for _, body in bodies(rendered):
+    for name, body in bodies(rendered):
         assert "Affected: 2 trades, 2 clients" in body
-        assert deadline in body
+        assert shown(name, deadline) in body
         for item in context["affected"]:
             for key in ("client_id", "client_name", "trade_id", "notice_id"):
                 assert item[key] in body
@@ -392,10 +404,10 @@ def test_primer_links_and_badge(renderer: Renderer) -> None:
     for _, body in bodies(rendered):
         assert samples.LINKS["explainer"] in body
         assert samples.LINKS["announcement"] in body
-        assert "Settled on Layer-2 — final at T+0.5" in body
+        assert "Settled on Layer-2 — final at T+0" in body
     assert f'href="{samples.LINKS["explainer"]}"' in rendered.html
     ja = render(renderer, "primer_l2", SAMPLES["primer_l2", "-"], "ja")
-    assert "レイヤー2で決済済み — T+0.5で確定" in ja.text
+    assert "レイヤー2で決済済み — T+0で確定" in ja.text
 
 
 def test_a_missing_value_fails_the_render_instead_of_printing_nothing(
@@ -483,3 +495,121 @@ def test_confirmation_subjects_read_as_designed(renderer: Renderer) -> None:
     }
     for (kind, variant), subject in expected.items():
         assert render(renderer, kind, SAMPLES[kind, variant], "en").subject == subject
+
+
+# --- money, FX and times as a compliance reader checks them (issue 7) ----------------------
+
+JPY_TRADE = {
+    "quantity": "1500",
+    "unit_price": "1012.5003",
+    "currency": "JPY",
+    "gross_amount": "1518750.45",
+    "commission": {"amount": "1500.4", "currency": "JPY"},
+    "fees": [{"kind": "Exchange fee", "amount": "110.3", "currency": "JPY"}],
+    "net_amount": "1520361.15",
+}
+JPY_KINDS = [key for key, context in SAMPLES.items() if context.get("trade")]
+
+
+def _jpy(context: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(context)
+    context["trade"].update(copy.deepcopy(JPY_TRADE))
+    return context
+
+
+@pytest.mark.parametrize("locale", ZONES)
+@pytest.mark.parametrize(("kind", "variant"), JPY_KINDS)
+def test_jpy_amounts_show_no_decimals(
+    renderer: Renderer, kind: str, variant: str, locale: str
+) -> None:
+    context = _jpy(SAMPLES[kind, variant])
+    fmt = Formatter(locale, ZONES[locale][0])
+    net = fmt.money("1520361.15", "JPY")
+    assert re.fullmatch(r"[^\d]*1[.,\s\u00a0\u202f]?520[.,\s\u00a0\u202f]?361[^\d]*", net), net
+    rendered = render(renderer, kind, context, locale)
+    for name, body in bodies(rendered):
+        assert (escape(net) if name == "html" else net) in body, (kind, name)
+        for unrounded in ("1,520,361.15", "1.520.361,15", "1 520 361,15", "361.1", "361,1"):
+            assert unrounded not in body.replace("\u202f", " ").replace("\u00a0", " ")
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_jpy_confirmation_rounds_gross_and_charges(renderer: Renderer, locale: str) -> None:
+    context = _jpy(SAMPLES["confirmation_l1", "final"])
+    context["trade"].pop("fx_rate")
+    fmt = Formatter(locale, ZONES[locale][0])
+    rendered = render(renderer, "confirmation_l1", context, locale)
+    for _, body in bodies(rendered):
+        assert fmt.money("1518750.45", "JPY") in body  # gross: ￥1,518,750, not ￥1,518,750.45
+        assert fmt.money("1611", "JPY") in body  # total charges 1500.4 + 110.3 = 1610.7 → 1,611
+        assert fmt.price("1012.5003", "JPY") in body  # a price keeps its precision
+    assert "￥1,518,750" in render(renderer, "confirmation_l1", context, "ja").text
+    assert "￥1,518,750." not in render(renderer, "confirmation_l1", context, "ja").text
+
+
+def test_money_rounds_to_each_currencys_minor_units() -> None:
+    fmt = Formatter("en_US", "America/New_York")
+    assert fmt.money("1518750.45", "JPY") == "¥1,518,750"
+    assert fmt.money("1518750.5", "JPY") == "¥1,518,751"  # half up, not to even
+    assert fmt.money("12.345", "USD") == "$12.35"
+    assert fmt.money("12.5", "USD") == "$12.50"
+    assert fmt.money("1.2345", "KWD").endswith("1.235")  # three minor units
+    assert fmt.price("101.2345", "USD") == "$101.2345"
+
+
+def test_charges_are_totalled_per_currency(renderer: Renderer) -> None:
+    context = copy.deepcopy(SAMPLES["confirmation_l1", "final"])
+    context["trade"]["fees"].append({"kind": "Stamp duty", "amount": "3.505", "currency": "GBP"})
+    fmt = Formatter("en_US", "America/New_York")
+    # 12.50 + 0.42 + 1.10 USD; 3.505 GBP rounds to 3.51 (half up).
+    assert fmt.money_totals([context["trade"]["commission"], *context["trade"]["fees"]]) == (
+        "$14.02, £3.51"
+    )
+    text = renderer.render("confirmation_l1", context, "en_US", "America/New_York").text
+    assert "Total charges: $14.02, £3.51" in text
+
+
+def test_fx_rate_shows_pair_direction_and_converted_amount(renderer: Renderer) -> None:
+    context = copy.deepcopy(SAMPLES["confirmation_l1", "final"])
+    text = renderer.render("confirmation_l1", context, "en_US", "America/New_York").text
+    # Contract v1 names no settlement currency: the direction is said, no pair is guessed.
+    assert "FX rate: 1 USD = 0.9231 in the settlement currency" in text
+    context["trade"]["settlement_currency"] = "EUR"
+    rendered = renderer.render("confirmation_l1", context, "en_US", "America/New_York")
+    # 151,865.77 USD x 0.9231 = 140,187.29 EUR (140,187.2922...)
+    for name, body in bodies(rendered):
+        assert shown(name, "USD/EUR 0.9231 (1 USD = 0.9231 EUR)") in body
+        assert "€140,187.29" in body
+
+
+def test_final_notices_do_not_show_expected_final_by(renderer: Renderer) -> None:
+    for kind, variant in CONFIRMATIONS:
+        context = copy.deepcopy(SAMPLES[kind, variant])
+        context["finality"]["expected_final_by"] = "2026-11-26T21:00:00Z"
+        text = render(renderer, kind, context, "en").text
+        assert ("Expected final by" in text) is (variant != "final"), (kind, variant)
+
+
+def test_l2_final_settlement_date_is_the_day_it_became_final(renderer: Renderer) -> None:
+    context = SAMPLES["confirmation_l2", "final"]
+    assert context["trade"]["settlement_date"] == "2026-11-25"
+    text = renderer.render("confirmation_l2", context, "en_US", "America/New_York").text
+    # Final at 02:00 UTC on the 25th = 21:00 on the 24th in New York, the venue.
+    assert "Final at: Nov 24, 2026, 9:00:00\u202fPM EST (UTC\u221205:00)" in text
+    assert "Settlement date: Nov 24, 2026" in text
+    assert "Settled on Layer-2 — final at T+0" in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "separator"), [("en", ": "), ("de", ": "), ("fr", "\u202f: "), ("ja", "\uff1a")]
+)
+def test_label_value_separator_is_the_locales(
+    renderer: Renderer, locale: str, separator: str
+) -> None:
+    t = load_translations(LOCALES_DIR, locale).gettext
+    text = render(renderer, "confirmation_l1", SAMPLES["confirmation_l1", "final"], locale).text
+    assert f"  {t('Account')}{separator}ACME-001" in text
+    primer = render(renderer, "primer_l2", SAMPLES["primer_l2", "-"], locale).text
+    assert f"{separator}{samples.LINKS['explainer']}" in primer
+    delay = render(renderer, "delay", SAMPLES["delay", "-"], locale).text
+    assert f"  {t('Account')}{separator}ACME-001" in delay

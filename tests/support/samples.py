@@ -31,11 +31,21 @@ def _common(event_id: str, client: dict[str, str] = CLIENT) -> dict[str, Any]:
     return {"firm": dict(FIRM), "client": dict(client), "event_id": event_id, "copy": False}
 
 
+def _computed(label: str, final_on: str) -> dict[str, Any]:
+    """The keys planning.with_cycle_label adds to a final block (docs/notice-contexts.md)."""
+    return {
+        "cycle_label": label,
+        "cycle_calendar": "XNYS",
+        "final_on": final_on,
+        "cycle_label_mismatch": False,
+    }
+
+
 def l1_final() -> dict[str, Any]:
     """Layer-1 final confirmation; the trade settles in EUR terms, so it carries an FX rate."""
     body = _event("l1_final.json")
     body["trade"]["fx_rate"] = "0.9231"
-    finality = dict(body["finality"], cycle_label="T+1")
+    finality = dict(body["finality"], **_computed("T+1", "2026-11-25"))
     return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
 
 
@@ -46,7 +56,8 @@ def l2_provisional() -> dict[str, Any]:
 
 def l2_final() -> dict[str, Any]:
     body = _event("l2_final.json")
-    finality = dict(body["finality"], cycle_label="T+0.5")
+    # 02:00 UTC on the 25th is 21:00 on the 24th in New York: final on the trade date.
+    finality = dict(body["finality"], **_computed("T+0", "2026-11-24"))
     return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
 
 
