@@ -106,7 +106,9 @@ class _Replay:
         upsert_client(self.runtime, client_id, ClientSchema().load(data))
 
     def event(self, data: dict[str, Any]) -> None:
-        schema = FinalityEventSchema()
+        schema = FinalityEventSchema(
+            amount_tolerance=self.runtime.settings.amount_tolerance_minor_units
+        )
         loaded = schema.load(data)
         self.clock.advance_to(loaded["occurred_at"])
         try:
