@@ -498,7 +498,7 @@ def _outcome_rules(kind: str, data: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def amount_errors(trade: dict[str, Any], tolerance: int) -> dict[str, list[str]]:
-    """Check gross = quantity × unit_price and net = gross ± same-currency charges.
+    """Check gross = quantity * unit_price and net = gross ± same-currency charges.
 
     Charges in another currency cannot be added without a rate, so they are not counted.
     ``tolerance`` is in minor units of the trade currency (1 = one cent, one yen).
@@ -512,13 +512,11 @@ def amount_errors(trade: dict[str, Any], tolerance: int) -> dict[str, list[str]]
     gross = trade["gross_amount"]
     if abs(gross - trade["quantity"] * trade["unit_price"]) > allowed:
         errors["trade.gross_amount"] = [
-            f"Must equal quantity × unit_price (within {allowed} {currency})."
+            f"Must equal quantity * unit_price (within {allowed} {currency})."
         ]
     charges = [trade["commission"]] if "commission" in trade else []
     charges += trade.get("fees") or []
-    total = sum(
-        (c["amount"] for c in charges if c.get("currency") == currency), decimal.Decimal(0)
-    )
+    total = sum((c["amount"] for c in charges if c.get("currency") == currency), decimal.Decimal(0))
     expected = gross + total if trade["side"] == "buy" else gross - total
     if abs(trade["net_amount"] - expected) > allowed:
         rule = "plus" if trade["side"] == "buy" else "minus"
