@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from notifier.intake import write_plans
-from notifier.models import Client, Notice
+from notifier.models import Client, FinalityEvent, Notice, TradeState
 from notifier.planning import (
     CONFIRMING_KINDS,
     SUPPORT_AUDIENCE,
@@ -16,7 +16,7 @@ from notifier.planning import (
     escalation_plan,
 )
 from notifier.runtime import Runtime
-from notifier.states import NoticeStatus
+from notifier.states import NoticeStatus, TradeStatus
 
 SYSTEM = "system"
 # A confirmation in one of these states has reached the client, or no longer needs to.
@@ -55,6 +55,53 @@ def escalate_at_risk(runtime: Runtime) -> list[int]:
         for notice in at_risk:
             created.extend(_escalate(session, runtime, notice, "deadline_at_risk"))
             notice.escalated_at = now
+        created.extend(_escalate_unconfirmed_trades(session, runtime, horizon))
+    return created
+
+
+def _escalate_unconfirmed_trades(
+    session: Session, runtime: Runtime, horizon: datetime
+) -> list[int]:
+    """Escalate executed trades that no confirmation was ever written for.
+
+    A notice that exists is checked above; a trade reported without one (say, an L1
+    trade whose events all said "recorded") would otherwise miss its deadline silently.
+    """
+    confirmed = exists().where(
+        Notice.trade_id == TradeState.trade_id, Notice.kind.in_(CONFIRMING_KINDS)
+    )
+    trades = session.scalars(
+        select(TradeState)
+        .where(
+            TradeState.deadline_at <= horizon,
+            TradeState.escalated_at.is_(None),
+            TradeState.status.is_distinct_from(TradeStatus.CANCELLED),
+            ~confirmed,
+        )
+        .order_by(TradeState.deadline_at, TradeState.trade_id)
+        .limit(500)
+    ).all()
+    created: list[int] = []
+    for state in trades:
+        client = session.get(Client, state.client_id) if state.client_id else None
+        entry = {
+            "client_id": state.client_id or "",
+            "client_name": client.name if client else state.client_id or "",
+            "trade_id": state.trade_id,
+            "notice_id": "—",  # no notice was written: that is the problem
+        }
+        event = session.get(FinalityEvent, state.last_event_pk) if state.last_event_pk else None
+        plan = escalation_plan(
+            runtime,
+            cause="deadline_at_risk",
+            key=f"trade:{state.trade_id}",
+            event_id=event.event_id if event else "",
+            affected=[entry],
+            batch_id=state.batch_id,
+            deadline_at=state.deadline_at,
+        )
+        created.extend(n.id for n in write_plans(session, runtime, [plan], event, SYSTEM))
+        state.escalated_at = runtime.clock()
     return created
 
 

@@ -1,10 +1,11 @@
 """What each finality event sends: DESIGN.md's "What each event sends", as a rule table.
 
 ``plan_event`` reads an accepted event and returns a :class:`Decision`: the event's
-status, the notices to send and the notices they supersede. Rules only read and update
-trade / batch state; :mod:`notifier.intake` writes the plans in the event's transaction.
-Every plan carries a dedup key, so whatever order or how often events arrive, a notice
-goes out once.
+status, the notices to send and the notices they supersede. Each event becomes a signal
+per trade; :mod:`notifier.transitions` decides from the trade's status what it sends, so
+the arrival order does not matter. Rules only read and update trade / batch state;
+:mod:`notifier.intake` writes the plans in the event's transaction. Every plan carries a
+dedup key, so however often events arrive, a notice goes out once.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from notifier.planning import (
     confirmation_plan,
     deadline_for,
     escalation_plan,
+    execution_plan,
+    failure_plan,
     finalised_context,
     original_ref,
     primer_plan,
+    trade_changes,
     with_cycle_label,
 )
 from notifier.runtime import Runtime
 from notifier.states import BatchStatus, EventStatus, NoticeStatus, TradeStatus
+from notifier.transitions import Send, Signal, Step, step
 
 
 @dataclass
@@ -48,6 +53,9 @@ class Rule:
     @property
     def event_id(self) -> str:
         return self.event.event_id
+
+    def client(self, client_id: str | None) -> Client | None:
+        return self.session.get(Client, client_id) if client_id else None
 
     def trade_state(self, trade_id: str) -> TradeState:
         state = self.session.get(TradeState, trade_id)
@@ -72,11 +80,13 @@ class Rule:
         return {c.id: c for c in self.session.scalars(select(Client).where(Client.id.in_(wanted)))}
 
 
-def latest_confirming(session: Session, trade_id: str) -> Notice | None:
+def latest_confirming(
+    session: Session, trade_id: str, kinds: tuple[str, ...] = CONFIRMING_KINDS
+) -> Notice | None:
     """Return the newest confirmation (or correction) sent for a trade."""
     return session.scalar(
         select(Notice)
-        .where(Notice.trade_id == trade_id, Notice.kind.in_(CONFIRMING_KINDS))
+        .where(Notice.trade_id == trade_id, Notice.kind.in_(kinds))
         .order_by(Notice.id.desc())
         .limit(1)
     )
@@ -103,13 +113,19 @@ def _record_batch(rule: Rule, status: BatchStatus) -> tuple[Batch, str | None]:
     if row is None:
         row = Batch(batch_id=data["batch_id"], status=status)
         rule.session.add(row)
-    if previous not in (BatchStatus.FINAL, BatchStatus.FAILED):  # an outcome is not undone
-        row.status = status
+    if previous == BatchStatus.FINAL and status == BatchStatus.FAILED:
+        row.status, row.revoked_at = BatchStatus.REVOKED, rule.runtime.clock()
+    elif previous not in (BatchStatus.FINAL, BatchStatus.FAILED, BatchStatus.REVOKED):
+        row.status = status  # an outcome is not undone, only revoked (above)
     row.batch_end_at = datetime.fromisoformat(data["batch_end_at"])
     if data.get("final_at"):
         row.final_at = datetime.fromisoformat(data["final_at"])
     if data.get("rolled_to_batch_id"):
         row.rolled_to_batch_id = data["rolled_to_batch_id"]
+    said = {k: data[k] for k in ("new_value_date", "new_batch_end_at") if data.get(k)}
+    said |= {k: rule.body[k] for k in ("reason", "outcome") if rule.body.get(k)}
+    if said:
+        row.details = dict(row.details or {}) | said
     row.last_event_pk = rule.event.id
     row.updated_at = rule.runtime.clock()
     return row, previous
@@ -128,6 +144,17 @@ def _current_batch(session: Session, batch_id: str) -> tuple[str, Batch | None]:
     return batch_id, row
 
 
+def _new_value_date(session: Session, batch_id: str) -> str | None:
+    """The last value date a delay announced on the way from ``batch_id`` along its rolls."""
+    found, seen = None, set()
+    row = session.get(Batch, batch_id)
+    while row is not None and row.batch_id not in seen:
+        seen.add(row.batch_id)
+        found = (row.details or {}).get("new_value_date") or found
+        row = session.get(Batch, row.rolled_to_batch_id) if row.rolled_to_batch_id else None
+    return found
+
+
 def _trades_in_batch(
     rule: Rule, batch_id: str, statuses: tuple[TradeStatus, ...]
 ) -> list[TradeState]:
@@ -140,64 +167,206 @@ def _trades_in_batch(
     )
 
 
-# --- trade events ---------------------------------------------------------------------
-
-
-def _trade_finality(rule: Rule, client: Client) -> Decision:
-    trade, finality = rule.body["trade"], dict(rule.body["finality"])
-    state = rule.trade_state(trade["trade_id"])
-    layer, status = finality["layer"], finality["status"]
-    batch_id = (finality.get("l2") or {}).get("batch_id")
-    if status in ("reverted", "failed"):
-        return _reverse(
-            rule,
-            [state],
-            cause=f"trade_{status}",
-            key=trade["trade_id"],
-            batch_id=batch_id,
-            reason=rule.body.get("reason"),
-        )
-    if status == "delayed" or (layer == "L1" and status != "final"):
-        return Decision.stored(f"{layer} {status}: recorded; clients are told at finality")
-    if status == "provisional" and state.status == TradeStatus.FINAL:
-        return Decision.stored("the trade is already final; a provisional notice would mislead")
-    plans: list[NoticePlan] = []
-    if layer == "L2":
-        assert batch_id is not None  # the schema requires l2 for layer L2
-        current_id, batch = _current_batch(rule.session, batch_id)
-        if batch is not None and batch.status == BatchStatus.FAILED:
-            return Decision.stored(f"batch {current_id} already failed; nothing to confirm")
-        finality["l2"] = dict(finality["l2"], batch_id=current_id)
-        if status == "provisional" and batch is not None and batch.status == BatchStatus.FINAL:
-            # batch.final came first: the trade is final already, say so at once.
-            finality["l2"]["batch_end_at"] = (
-                _iso(batch.batch_end_at) or finality["l2"]["batch_end_at"]
-            )
-            finality = finality | {
-                "status": "final",
-                "final_at": _iso(batch.final_at or batch.batch_end_at),
-            }
-        state.batch_id = current_id
-        plans.append(primer_plan(rule.runtime, client, rule.event_id))
-    state.client_id, state.layer = client.id, layer
-    state.status = TradeStatus(finality["status"])
-    plans.append(confirmation_plan(rule.runtime, client, rule.event_id, trade, finality))
-    return Decision(plans=plans)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _batch_data(batch: Batch) -> dict[str, Any]:
+    return {
+        "batch_id": batch.batch_id,
+        "batch_end_at": _iso(batch.batch_end_at),
+        "final_at": _iso(batch.final_at or batch.batch_end_at),
+    }
+
+
+def _move(state: TradeState, found: Step) -> None:
+    if found.status is not None:
+        state.status = found.status
+
+
+# --- trade events ---------------------------------------------------------------------
+
+
+def _start(rule: Rule, client: Client) -> TradeState:
+    """The trade's state, tied to its client, with its confirmation deadline set once."""
+    trade = rule.body["trade"]
+    state = rule.trade_state(trade["trade_id"])
+    state.client_id = client.id
+    if state.deadline_at is None:
+        state.deadline_at = deadline_for(rule.runtime, client, trade)
+    return state
+
+
+def _trade_executed(rule: Rule, client: Client) -> Decision:
+    return _confirm_execution(rule, client, _start(rule, client))
+
+
+def _confirm_execution(rule: Rule, client: Client, state: TradeState) -> Decision:
+    found = step(state.status, Signal.EXECUTED)
+    if found.send is None:
+        return Decision.stored(found.why_not or "")
+    _move(state, found)
+    return Decision(plans=[execution_plan(rule.runtime, client, rule.event_id, rule.body["trade"])])
+
+
+def _trade_finality(rule: Rule, client: Client) -> Decision:
+    trade, finality = rule.body["trade"], dict(rule.body["finality"])
+    state = _start(rule, client)
+    layer, status = finality["layer"], finality["status"]
+    if status in ("reverted", "failed"):
+        return _reverse_one(rule, client, state, f"trade_{status}")
+    if status == "delayed":
+        return _delay_one(rule, client, state)
+    if layer == "L1" and status == "provisional":
+        # Finality comes later (T+1, T+2): the execution is confirmed now, in time.
+        state.layer = layer
+        return _confirm_execution(rule, client, state)
+    plans: list[NoticePlan] = []
+    if layer == "L2":
+        current_id, batch = _current_batch(rule.session, finality["l2"]["batch_id"])
+        if batch is not None and batch.status in (BatchStatus.FAILED, BatchStatus.REVOKED):
+            return _arrived_after_failure(rule, client, state, batch)
+        finality["l2"] = dict(finality["l2"], batch_id=current_id)
+        if status == "provisional" and batch is not None and batch.status == BatchStatus.FINAL:
+            # batch.final came first: the trade is final already, say so at once.
+            finality = _final_in(finality, batch)
+        state.batch_id = current_id
+        plans.append(primer_plan(rule.runtime, client, rule.event_id))
+    found = step(state.status, Signal(finality["status"]))
+    if found.send is None:
+        return Decision.stored(found.why_not or "")
+    state.layer = layer
+    _move(state, found)
+    execution = latest_confirming(rule.session, trade["trade_id"], ("execution_confirmation",))
+    plans.append(confirmation_plan(rule.runtime, client, rule.event_id, trade, finality, execution))
+    return Decision(plans=plans)
+
+
+def _final_in(finality: dict[str, Any], batch: Batch) -> dict[str, Any]:
+    l2 = dict(finality["l2"], batch_end_at=_iso(batch.batch_end_at) or "")
+    final_at = _iso(batch.final_at or batch.batch_end_at)
+    return finality | {"status": "final", "final_at": final_at, "l2": l2}
+
+
+def _arrived_after_failure(rule: Rule, client: Client, state: TradeState, batch: Batch) -> Decision:
+    """A trade reported for a batch that already failed: confirm the execution, reverse it."""
+    trade = rule.body["trade"]
+    state.layer, state.batch_id = "L2", batch.batch_id
+    plans = _confirm_execution(rule, client, state).plans
+    found = step(state.status, Signal.REVERTED)
+    if found.send is None:
+        return Decision(plans=plans) if plans else Decision.stored(found.why_not or "")
+    _move(state, found)
+    failure = batch.details or {}
+    latest = latest_confirming(rule.session, trade["trade_id"])
+    plans.append(_failure(rule, client, state, found, "batch_failed", latest, batch.batch_id))
+    entry = {"client_id": client.id, "client_name": client.name, "trade_id": trade["trade_id"]}
+    plans.append(
+        escalation_plan(
+            rule.runtime,
+            cause="batch_failed",
+            key=f"{batch.batch_id}:{trade['trade_id']}",
+            event_id=rule.event_id,
+            affected=[entry | {"notice_id": latest.id if latest else None}],
+            batch_id=batch.batch_id,
+            reason=failure.get("reason"),
+        )
+    )
+    return Decision(plans=plans)
+
+
+def _failure(
+    rule: Rule,
+    client: Client,
+    state: TradeState,
+    found: Step,
+    variant: str,
+    latest: Notice | None,
+    batch_id: str | None,
+) -> NoticePlan:
+    """Plan the reversal (or, after final, the finality revocation) of one trade."""
+    failure = {k: rule.body.get(k) for k in ("reason", "outcome")}
+    if rule.event.type == "trade.finality" and variant == "batch_failed":
+        # The trade arrived after its batch failed: tell it what the batch event said.
+        batch = rule.session.get(Batch, batch_id) if batch_id else None
+        failure = (batch.details if batch else None) or {}
+    trade = latest.context["trade"] if latest else rule.body["trade"]
+    kind = "finality_revoked" if found.send == Send.REVOCATION else "reversal"
+    return failure_plan(
+        rule.runtime,
+        client,
+        rule.event_id,
+        kind=kind,
+        variant=variant,
+        trade=trade,
+        latest=latest,
+        batch_id=batch_id,
+        failure=failure,
+    )
+
+
+def _reverse_one(rule: Rule, client: Client, state: TradeState, variant: str) -> Decision:
+    """A trade-level reverted / failed: its own reversal, never blamed on its batch."""
+    found = step(state.status, Signal.REVERTED)
+    if found.send is None:
+        return Decision.stored(found.why_not or "")
+    trade_id = rule.body["trade"]["trade_id"]
+    latest = latest_confirming(rule.session, trade_id)
+    batch_id = (rule.body["finality"].get("l2") or {}).get("batch_id")
+    plan = _failure(rule, client, state, found, variant, latest, batch_id)
+    _move(state, found)
+    revoked = found.send == Send.REVOCATION
+    entry = {"client_id": client.id, "client_name": client.name, "trade_id": trade_id}
+    escalation = escalation_plan(
+        rule.runtime,
+        cause="finality_revoked" if revoked else "trade_reverted",
+        key=trade_id,
+        event_id=rule.event_id,
+        affected=[entry | {"notice_id": latest.id if latest else None}],
+        batch_id=batch_id,
+        reason=rule.body.get("reason"),
+    )
+    return Decision(plans=[plan, escalation], supersede=live_confirming_ids(rule.session, trade_id))
+
+
+def _delay_one(rule: Rule, client: Client, state: TradeState) -> Decision:
+    """A trade-level delayed: tell the client, with the new end or expected time."""
+    found = step(state.status, Signal.DELAYED)
+    if found.send is None:
+        return Decision.stored(found.why_not or "")
+    trade, finality = rule.body["trade"], rule.body["finality"]
+    latest = latest_confirming(rule.session, trade["trade_id"])
+    l2 = finality.get("l2")
+    batch = {"batch_id": l2["batch_id"], "new_batch_end_at": l2["batch_end_at"]} if l2 else None
+    context = base_context(rule.runtime, client, rule.event_id) | {
+        "variant": "trade",
+        "trade": latest.context["trade"] if latest else trade,
+        "batch": batch,
+        "expected_final_by": finality.get("expected_final_by"),
+        "reason": rule.body.get("reason"),
+        "original": original_ref(latest),
+    }
+    plan = NoticePlan(
+        kind="delay",
+        variant="trade",
+        client_id=client.id,
+        trade_id=trade["trade_id"],
+        batch_id=l2["batch_id"] if l2 else None,
+        context=context,
+        dedup_key=f"delay:trade:{rule.event_id}",
+    )
+    return Decision(plans=[plan])
+
+
 def _trade_corrected(rule: Rule, client: Client) -> Decision:
-    return _replace_confirmation(rule, client, "correction")
+    return _replace_confirmation(rule, client, Signal.CORRECTED)
 
 
 def _trade_cancelled(rule: Rule, client: Client) -> Decision:
-    return _replace_confirmation(rule, client, "cancellation")
+    return _replace_confirmation(rule, client, Signal.CANCELLED)
 
 
-def _replace_confirmation(rule: Rule, client: Client, kind: str) -> Decision:
+def _replace_confirmation(rule: Rule, client: Client, signal: Signal) -> Decision:
     """Correct or cancel a confirmed trade; the notice references the one it replaces."""
     trade = rule.body["trade"]
     superseded = rule.session.scalar(
@@ -209,33 +378,73 @@ def _replace_confirmation(rule: Rule, client: Client, kind: str) -> Decision:
     if original is None:
         return Decision.stored(f"no confirmation was sent for trade {trade['trade_id']}")
     state = rule.trade_state(trade["trade_id"])
+    found = step(state.status, signal)
+    if found.send is None:
+        return Decision.stored(found.why_not or "")
+    supersede = live_confirming_ids(rule.session, trade["trade_id"])
+    if signal == Signal.CANCELLED:
+        _move(state, found)
+        plan = _cancellation(rule, client, original, rule.body["reason"], "cancelled")
+        return Decision(plans=[plan], supersede=supersede)
+    plans = [_correction(rule, client, state, original)]
+    old_client = rule.client(original.client_id)
+    if old_client is not None and old_client.id != client.id:
+        # The trade moved to another client: the old client's confirmation is void.
+        reason = {"code": "REALLOCATED", "text": ""}
+        plans.append(_cancellation(rule, old_client, original, reason, "reallocated"))
+    state.client_id = client.id
+    return Decision(plans=plans, supersede=supersede)
+
+
+def _correction(rule: Rule, client: Client, state: TradeState, original: Notice) -> NoticePlan:
+    trade = rule.body["trade"]
+    finality = rule.body.get("finality") or original.context.get("finality")
+    reversed_ = state.status in (TradeStatus.REVERTED, TradeStatus.REVOKED)
+    if reversed_:
+        finality = None  # the old "pending in batch …" block would be false now
+    old_trade = original.context.get("trade") or {}
+    changes = trade_changes(old_trade, trade)
     context = base_context(rule.runtime, client, rule.event_id) | {
         "trade": trade,
         "original": original_ref(original),
+        "finality": with_cycle_label(finality, trade, rule.runtime) if finality else None,
+        "finality_reversed": reversed_,
+        "changed_fields": [c["field"] for c in changes],
+        "changes": changes,
     }
-    plan = NoticePlan(
-        kind=kind,
+    return NoticePlan(
+        kind="correction",
         client_id=client.id,
         trade_id=trade["trade_id"],
         batch_id=original.batch_id,
-        dedup_key="",
+        dedup_key=f"correction:{rule.event_id}:{client.id}",
+        context=context,
+        supersedes_id=original.id,
+        deadline_at=deadline_for(rule.runtime, client, trade),
+    )
+
+
+def _cancellation(
+    rule: Rule, client: Client, original: Notice, reason: dict[str, Any], variant: str
+) -> NoticePlan:
+    """Void ``original``: the notice shows the figures of the confirmation it voids."""
+    context = base_context(rule.runtime, client, rule.event_id) | {
+        "variant": variant,
+        "trade": original.context["trade"],
+        "reason": reason if reason.get("text") else None,
+        "original": original_ref(original),
+    }
+    trade_id = original.trade_id or rule.body["trade"]["trade_id"]
+    return NoticePlan(
+        kind="cancellation",
+        variant=None if variant == "cancelled" else variant,
+        client_id=client.id,
+        trade_id=trade_id,
+        batch_id=original.batch_id,
+        dedup_key=f"cancellation:{trade_id}:{client.id}",
         context=context,
         supersedes_id=original.id,
     )
-    if kind == "correction":
-        finality = rule.body.get("finality") or original.context.get("finality")
-        old_trade = original.context.get("trade") or {}
-        context["finality"] = with_cycle_label(finality, trade, rule.runtime) if finality else None
-        context["changed_fields"] = sorted(
-            k for k in set(old_trade) | set(trade) if old_trade.get(k) != trade.get(k)
-        )
-        plan.dedup_key = f"correction:{rule.event_id}"
-        plan.deadline_at = deadline_for(rule.runtime, client, trade)
-    else:
-        context["reason"] = rule.body["reason"]
-        plan.dedup_key = f"cancellation:{trade['trade_id']}"
-        state.status = TradeStatus.CANCELLED
-    return Decision(plans=[plan], supersede=live_confirming_ids(rule.session, trade["trade_id"]))
 
 
 # --- batch events ---------------------------------------------------------------------
@@ -243,95 +452,66 @@ def _replace_confirmation(rule: Rule, client: Client, kind: str) -> Decision:
 
 def _batch_final(rule: Rule) -> Decision:
     batch, previous = _record_batch(rule, BatchStatus.FINAL)
-    if previous == BatchStatus.FAILED:
+    if previous in (BatchStatus.FAILED, BatchStatus.REVOKED):
         return Decision.stored(f"batch {batch.batch_id} was reported failed before; not final")
-    data = {
-        "batch_id": batch.batch_id,
-        "batch_end_at": _iso(batch.batch_end_at),
-        "final_at": _iso(batch.final_at or batch.batch_end_at),
-    }
     states = _trades_in_batch(rule, batch.batch_id, (TradeStatus.PROVISIONAL,))
-    plans = []
+    plans: list[NoticePlan] = []
     for state, latest, client in rule.confirmed(states):
-        if not (latest.context.get("finality") or {}).get("l2"):
-            continue
-        context = finalised_context(latest.context, rule.runtime, rule.event_id, data)
-        plans.append(
-            confirmation_plan(
-                rule.runtime, client, rule.event_id, context["trade"], context["finality"]
-            )
-        )
-        state.status = TradeStatus.FINAL
+        final = _finalise(rule, state, latest, client, batch)
+        plans.extend([final] if final else [])
     if not plans:
         return Decision.stored(f"batch {batch.batch_id} recorded final; no provisional trade waits")
     return Decision(plans=plans)
 
 
+def _finalise(
+    rule: Rule, state: TradeState, latest: Notice, client: Client, batch: Batch
+) -> NoticePlan | None:
+    """The final confirmation of a provisional trade, in the batch it settled in."""
+    finality = latest.context.get("finality") or {}
+    if not finality.get("l2") or step(state.status, Signal.FINAL).send is None:
+        return None
+    value_date = _new_value_date(rule.session, finality["l2"]["batch_id"])
+    context = finalised_context(
+        latest.context, rule.runtime, rule.event_id, _batch_data(batch), value_date
+    )
+    _move(state, step(state.status, Signal.FINAL))
+    state.batch_id = batch.batch_id
+    execution = latest_confirming(rule.session, state.trade_id, ("execution_confirmation",))
+    return confirmation_plan(
+        rule.runtime, client, rule.event_id, context["trade"], context["finality"], execution
+    )
+
+
 def _batch_failed(rule: Rule) -> Decision:
     batch, _ = _record_batch(rule, BatchStatus.FAILED)
     states = _trades_in_batch(rule, batch.batch_id, (TradeStatus.PROVISIONAL, TradeStatus.FINAL))
-    return _reverse(
-        rule,
-        states,
-        cause="batch_failed",
-        key=batch.batch_id,
-        batch_id=batch.batch_id,
-        reason=rule.body["reason"],
-    )
-
-
-def _reverse(
-    rule: Rule,
-    states: list[TradeState],
-    *,
-    cause: str,
-    key: str,
-    batch_id: str | None,
-    reason: dict[str, Any] | None,
-) -> Decision:
-    """Send a reversal per confirmed trade and one escalation listing them all."""
-    plans, supersede, affected = [], [], []
+    plans, supersede = [], []
+    affected: dict[str, list[dict[str, Any]]] = {"batch_failed": [], "finality_revoked": []}
     for state, latest, client in rule.confirmed(states):
-        if state.status in (TradeStatus.REVERTED, TradeStatus.CANCELLED):
+        found = step(state.status, Signal.REVERTED)
+        if found.send is None:
             continue
-        context = base_context(rule.runtime, client, rule.event_id) | {
-            "variant": cause,
-            "trade": latest.context["trade"],
-            "finality": latest.context.get("finality"),
-            "batch": {"batch_id": batch_id} if batch_id else None,
-            "reason": reason,
-            "original": original_ref(latest),
-        }
-        plans.append(
-            NoticePlan(
-                kind="reversal",
-                variant=cause,
-                client_id=client.id,
-                trade_id=state.trade_id,
-                batch_id=batch_id,
-                dedup_key=f"reversal:{state.trade_id}",
-                context=context,
-                supersedes_id=latest.id,
-            )
-        )
+        plans.append(_failure(rule, client, state, found, "batch_failed", latest, batch.batch_id))
         supersede.extend(live_confirming_ids(rule.session, state.trade_id))
-        affected.append(affected_entry(latest, client))
-        state.status = TradeStatus.REVERTED
+        cause = "finality_revoked" if found.send == Send.REVOCATION else "batch_failed"
+        affected[cause].append(affected_entry(latest, client))
+        _move(state, found)
     if not plans:
         return Decision.stored("no confirmed trade to reverse")
-    # Support's escalation names two causes: a whole batch, or one trade (reverted or failed).
-    escalation_cause = "batch_failed" if cause == "batch_failed" else "trade_reverted"
-    plans.append(
-        escalation_plan(
-            rule.runtime,
-            cause=escalation_cause,
-            key=key,
-            event_id=rule.event_id,
-            affected=affected,
-            batch_id=batch_id,
-            reason=reason,
-        )
-    )
+    for cause, entries in affected.items():
+        if entries:  # a revocation goes to compliance as its own escalation
+            plans.append(
+                escalation_plan(
+                    rule.runtime,
+                    cause=cause,
+                    key=batch.batch_id,
+                    event_id=rule.event_id,
+                    affected=entries,
+                    batch_id=batch.batch_id,
+                    reason=rule.body["reason"],
+                )
+            )
     return Decision(plans=plans, supersede=supersede)
 
 
@@ -339,12 +519,28 @@ def _batch_delayed(rule: Rule) -> Decision:
     batch, _ = _record_batch(rule, BatchStatus.DELAYED)
     data = rule.body["batch"]
     to = data.get("rolled_to_batch_id") or data.get("new_value_date")
+    target = (
+        rule.session.get(Batch, data["rolled_to_batch_id"])
+        if to == data.get("rolled_to_batch_id")
+        else None
+    )
     states = _trades_in_batch(rule, batch.batch_id, (TradeStatus.PROVISIONAL,))
-    plans = []
+    plans: list[NoticePlan] = []
     for state, latest, client in rule.confirmed(states):
+        if data.get("rolled_to_batch_id"):
+            state.batch_id = data["rolled_to_batch_id"]
+        if target is not None and target.status == BatchStatus.FINAL:
+            # Rolled into a batch that is final already: the trade is final now.
+            final = _finalise(rule, state, latest, client, target)
+            plans.extend([final] if final else [])
+            continue
+        if step(state.status, Signal.DELAYED).send is None:
+            continue
         context = base_context(rule.runtime, client, rule.event_id) | {
+            "variant": "batch",
             "trade": latest.context["trade"],
             "batch": data,
+            "expected_final_by": None,
             "reason": rule.body["reason"],
             "original": original_ref(latest),
         }
@@ -356,11 +552,8 @@ def _batch_delayed(rule: Rule) -> Decision:
                 batch_id=batch.batch_id,
                 context=context,
                 dedup_key=f"delay:{batch.batch_id}:{to}:{state.trade_id}",
-                supersedes_id=None,
             )
         )
-        if data.get("rolled_to_batch_id"):
-            state.batch_id = data["rolled_to_batch_id"]
     if not plans:
         return Decision.stored(
             f"batch {batch.batch_id} recorded delayed; no provisional trade in it"
@@ -373,6 +566,7 @@ BatchHandler = Callable[[Rule], Decision]
 
 # Trade events need a registered client; batch events find their clients through trades.
 TRADE_RULES: dict[str, TradeHandler] = {
+    "trade.executed": _trade_executed,
     "trade.finality": _trade_finality,
     "trade.corrected": _trade_corrected,
     "trade.cancelled": _trade_cancelled,
