@@ -331,6 +331,8 @@ def _reverse_one(rule: Rule, client: Client, state: TradeState, variant: str) ->
 
 def _delay_one(rule: Rule, client: Client, state: TradeState) -> Decision:
     """A trade-level delayed: tell the client, with the new end or expected time."""
+    # A trade first heard of through its delay is confirmed as executed first.
+    plans = _confirm_execution(rule, client, state).plans if state.status is None else []
     found = step(state.status, Signal.DELAYED)
     if found.send is None:
         return Decision.stored(found.why_not or "")
@@ -355,7 +357,7 @@ def _delay_one(rule: Rule, client: Client, state: TradeState) -> Decision:
         context=context,
         dedup_key=f"delay:trade:{rule.event_id}",
     )
-    return Decision(plans=[plan])
+    return Decision(plans=[*plans, plan])
 
 
 def _trade_corrected(rule: Rule, client: Client) -> Decision:
