@@ -405,12 +405,16 @@ def _correction(rule: Rule, client: Client, state: TradeState, original: Notice)
     if reversed_:
         finality = None  # the old "pending in batch …" block would be false now
     old_trade = original.context.get("trade") or {}
-    changes = trade_changes(old_trade, trade)
+    # Another client's identifiers are not this client's business: a trade moved to
+    # them shows its own account, not the one it left.
+    hidden = {"client_id"} | ({"account"} if original.client_id != client.id else set())
+    changes = [c for c in trade_changes(old_trade, trade) if c["field"] not in hidden]
     context = base_context(rule.runtime, client, rule.event_id) | {
         "trade": trade,
         "original": original_ref(original),
         "finality": with_cycle_label(finality, trade, rule.runtime) if finality else None,
         "finality_reversed": reversed_,
+        "reallocated": original.client_id != client.id,
         "changed_fields": [c["field"] for c in changes],
         "changes": changes,
     }
