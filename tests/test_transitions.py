@@ -206,3 +206,24 @@ def test_batch_failed_after_batch_final_revokes_finality(app: Flask, runtime: Ru
         assert (batch.details or {})["outcome"]["action"] == "fallback_l1"
         state = session.get(TradeState, load_event("l2_provisional")["trade"]["trade_id"])
         assert state is not None and state.status == TradeStatus.REVOKED
+
+
+def test_a_trade_reverted_after_it_was_final_is_a_revocation(app: Flask, runtime: Runtime) -> None:
+    client = app.test_client()
+    _register(client)
+    provisional = load_event("l2_provisional")
+    _post(client, provisional)
+    _post(client, load_event("batch_final"))
+    reverted = copy.deepcopy(provisional)
+    reverted.update(event_id="evt-reverted-after-final", sequence=2)
+    reverted["finality"]["status"] = "reverted"
+    reverted["outcome"] = {"action": "cancelled"}
+    notices = _rendered(app, runtime, _post(client, reverted))
+    assert set(notices) == {"finality_revoked", "escalation"}
+    assert notices["escalation"].variant == "finality_revoked"
+    text = notices["finality_revoked"].body_text or ""
+    assert "will be cancelled" in text
+    assert "batch B-2026-11-24-PM has since failed" not in text, "the batch did not fail"
+    with runtime.db.session() as session:
+        batch = session.get(Batch, "B-2026-11-24-PM")
+        assert batch is not None and batch.status == BatchStatus.FINAL
