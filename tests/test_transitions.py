@@ -21,7 +21,7 @@ from notifier.replay import FixedClock, replay_lines
 from notifier.runtime import Runtime
 from notifier.states import BatchStatus, TradeStatus
 from notifier.transitions import TRANSITIONS, Send, Signal, step
-from tests.conftest import ADMIN, DATABASES, PRODUCER, load_event
+from tests.conftest import ADMIN, DATABASES, PRODUCER, SUPPORT, load_event
 
 STATUSES: list[TradeStatus | None] = [None, *TradeStatus]
 
@@ -206,6 +206,9 @@ def test_batch_failed_after_batch_final_revokes_finality(app: Flask, runtime: Ru
         assert (batch.details or {})["outcome"]["action"] == "fallback_l1"
         state = session.get(TradeState, load_event("l2_provisional")["trade"]["trade_id"])
         assert state is not None and state.status == TradeStatus.REVOKED
+    found = client.get("/v1/notices?kind=finality_revoked", headers=SUPPORT)
+    assert found.status_code == 200, found.json
+    assert [n["id"] for n in found.json["notices"]] == [revoked.id]
 
 
 def test_a_trade_reverted_after_it_was_final_is_a_revocation(app: Flask, runtime: Runtime) -> None:
