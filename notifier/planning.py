@@ -133,10 +133,14 @@ def confirmation_plan(
     layer, status = finality["layer"], finality["status"]
     kind = "confirmation_l1" if layer == "L1" else "confirmation_l2"
     batch_id = (finality.get("l2") or {}).get("batch_id")
+    deadline = deadline_for(runtime, client, trade)
     context = base_context(runtime, client, event_id) | {
         "trade": trade,
         "finality": finality,
         "execution": original_ref(execution),
+        # Without an execution confirmation this is the trade's confirmation: it asks
+        # the client to check it and report discrepancies by the deadline.
+        "deadline_at": None if execution else deadline.isoformat(),
     }
     return NoticePlan(
         kind=kind,
@@ -146,7 +150,7 @@ def confirmation_plan(
         batch_id=batch_id,
         dedup_key=f"{kind}:{status}:{trade['trade_id']}",
         context=context,
-        deadline_at=deadline_for(runtime, client, trade),
+        deadline_at=deadline,
     )
 
 

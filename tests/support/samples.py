@@ -36,7 +36,13 @@ def l1_final() -> dict[str, Any]:
     body = _event("l1_final.json")
     body["trade"]["fx_rate"] = "0.9231"
     finality = dict(body["finality"], cycle_label="T+1")
-    return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
+    return {
+        **_common(body["event_id"]),
+        "trade": body["trade"],
+        "finality": finality,
+        "execution": None,  # no execution confirmation came first: this one asks for a check
+        "deadline_at": "2026-11-26T05:00:00+00:00",
+    }
 
 
 def l2_provisional() -> dict[str, Any]:
@@ -47,7 +53,16 @@ def l2_provisional() -> dict[str, Any]:
 def l2_final() -> dict[str, Any]:
     body = _event("l2_final.json")
     finality = dict(body["finality"], cycle_label="T+0.5")
-    return {**_common(body["event_id"]), "trade": body["trade"], "finality": finality}
+    execution = _original(
+        "N-000409", "Trade confirmation: Buy 1,500 ACME (trade T-20261124-0003) — executed", "x"
+    )
+    return {
+        **_common(body["event_id"]),
+        "trade": body["trade"],
+        "finality": finality,
+        "execution": execution,  # a settlement-status notice names the execution confirmation
+        "deadline_at": None,
+    }
 
 
 def _original(notice_id: str, subject: str, event_id: str) -> dict[str, str]:
