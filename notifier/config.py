@@ -58,6 +58,9 @@ class Settings:
     deadline_lead_seconds: float = 4 * 3600.0
     holidays: tuple[date, ...] = ()
     default_venue_mic: str = DEFAULT_VENUE
+    # How far trade.gross_amount / net_amount may be from what quantity, price and charges
+    # give, in the currency's minor units (1 = one cent in USD, one yen in JPY).
+    amount_tolerance_minor_units: int = 1
     enqueue: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -219,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
         holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),
         default_venue_mic=_venue(env),
+        amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),
         enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
     )
     if overrides:

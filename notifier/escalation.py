@@ -9,11 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from notifier.intake import write_plans
-from notifier.models import Channel, ChannelOutage, Client, Delivery, Notice, UTCDateTime
+from notifier.models import (
+    Channel,
+    ChannelOutage,
+    Client,
+    Delivery,
+    FinalityEvent,
+    Notice,
+    TradeState,
+    UTCDateTime,
+)
 from notifier.planning import (
     CONFIRMING_KINDS,
     SUPPORT_AUDIENCE,
@@ -22,7 +31,7 @@ from notifier.planning import (
     escalation_plan,
 )
 from notifier.runtime import Runtime
-from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus
+from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus, TradeStatus
 from notifier.tracking import WORKER, audit, settle_notice, skip_delivery
 
 SYSTEM = "system"
@@ -63,22 +72,70 @@ def escalate_at_risk(runtime: Runtime) -> list[int]:
             .order_by(Notice.deadline_at, Notice.id)
             .limit(500)
         ).all()
-        if not at_risk:
-            return []
-        ids = {n.client_id for n in at_risk}
-        clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))}
-        first = at_risk[0]
+        created: list[int] = []
+        if at_risk:
+            ids = {n.client_id for n in at_risk}
+            clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))}
+            first = at_risk[0]
+            plan = escalation_plan(
+                runtime,
+                cause="deadline_at_risk",
+                key=str(first.id),  # each notice is escalated once, so the first names the list
+                event_id=first.event.event_id if first.event else "",
+                affected=[affected_entry(n, clients.get(n.client_id)) for n in at_risk],
+                deadline_at=first.deadline_at,
+            )
+            for notice in at_risk:
+                notice.escalated_at = now
+            created = [n.id for n in write_plans(session, runtime, [plan], first.event, SYSTEM)]
+        created.extend(_escalate_unconfirmed_trades(session, runtime, horizon))
+    return created
+
+
+def _escalate_unconfirmed_trades(
+    session: Session, runtime: Runtime, horizon: datetime
+) -> list[int]:
+    """Escalate executed trades that no confirmation was ever written for.
+
+    A notice that exists is checked above; a trade reported without one (say, an L1
+    trade whose events all said "recorded") would otherwise miss its deadline silently.
+    """
+    confirmed = exists().where(
+        Notice.trade_id == TradeState.trade_id, Notice.kind.in_(CONFIRMING_KINDS)
+    )
+    trades = session.scalars(
+        select(TradeState)
+        .where(
+            TradeState.deadline_at <= horizon,
+            TradeState.escalated_at.is_(None),
+            TradeState.status.is_distinct_from(TradeStatus.CANCELLED),
+            ~confirmed,
+        )
+        .order_by(TradeState.deadline_at, TradeState.trade_id)
+        .limit(500)
+    ).all()
+    created: list[int] = []
+    for state in trades:
+        client = session.get(Client, state.client_id) if state.client_id else None
+        entry = {
+            "client_id": state.client_id or "",
+            "client_name": client.name if client else state.client_id or "",
+            "trade_id": state.trade_id,
+            "notice_id": "—",  # no notice was written: that is the problem
+        }
+        event = session.get(FinalityEvent, state.last_event_pk) if state.last_event_pk else None
         plan = escalation_plan(
             runtime,
             cause="deadline_at_risk",
-            key=str(first.id),  # each notice is escalated once, so the first names the list
-            event_id=first.event.event_id if first.event else "",
-            affected=[affected_entry(n, clients.get(n.client_id)) for n in at_risk],
-            deadline_at=first.deadline_at,
+            key=f"trade:{state.trade_id}",
+            event_id=event.event_id if event else "",
+            affected=[entry],
+            batch_id=state.batch_id,
+            deadline_at=state.deadline_at,
         )
-        for notice in at_risk:
-            notice.escalated_at = now
-        return [n.id for n in write_plans(session, runtime, [plan], first.event, SYSTEM)]
+        created.extend(n.id for n in write_plans(session, runtime, [plan], event, SYSTEM))
+        state.escalated_at = runtime.clock()
+    return created
 
 
 def _escalate(session: Session, runtime: Runtime, notice: Notice, cause: str) -> list[int]:

@@ -261,6 +261,10 @@ class TradeState(Base):
     # The L2 batch the trade settles in now (follows a batch.delayed roll).
     batch_id: Mapped[str | None] = mapped_column(String(128), index=True)
     status: Mapped[str | None] = mapped_column(String(16))  # TradeStatus
+    # When a confirmation must have reached the client (contract v1.1: from the first
+    # trade event); the deadline check escalates a trade still unconfirmed by then.
+    deadline_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
 
 
 class Batch(Base):
@@ -273,5 +277,9 @@ class Batch(Base):
     batch_end_at: Mapped[datetime | None]
     final_at: Mapped[datetime | None]
     rolled_to_batch_id: Mapped[str | None] = mapped_column(String(128))
+    # What batch.failed / batch.delayed said: {reason, outcome, new_value_date,
+    # new_batch_end_at}; a trade that arrives after the batch failed is told from it.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    revoked_at: Mapped[datetime | None]  # batch.failed after batch.final
     last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

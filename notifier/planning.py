@@ -21,7 +21,8 @@ from notifier.runtime import Runtime
 from notifier.states import DeliveryStatus, EventStatus
 
 SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
-CONFIRMING_KINDS = ("confirmation_l1", "confirmation_l2", "correction")
+# Notices that confirm a trade to its client; the newest one is what a later notice refers to.
+CONFIRMING_KINDS = ("execution_confirmation", "confirmation_l1", "confirmation_l2", "correction")
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def with_cycle_label(
     return finality
 
 
-def original_ref(notice: Notice) -> dict[str, Any]:
+def original_ref(notice: Notice | None) -> dict[str, Any] | None:
     """Name a notice as the client saw it: its subject and the date it was issued, or that
     it never went out. ``notice_id`` and ``event_id`` are for machines; templates do not
     print them (the client never saw either).
@@ -116,6 +117,8 @@ def original_ref(notice: Notice) -> dict[str, Any]:
     what the reference says must match whether it went out (a replaced notice's unsent
     deliveries are skipped in this same transaction).
     """
+    if notice is None:
+        return None
     session = object_session(notice)
     went_out = False
     if session is not None:
@@ -149,19 +152,50 @@ def deadline_for(runtime: Runtime, client: Client, trade: dict[str, Any]) -> dat
     )
 
 
+def execution_plan(
+    runtime: Runtime, client: Client, event_id: str, trade: dict[str, Any]
+) -> NoticePlan:
+    """Plan the execution confirmation (FIX AK): sent whatever the lane, with its deadline."""
+    deadline = deadline_for(runtime, client, trade)
+    context = base_context(runtime, client, event_id) | {
+        "trade": trade,
+        "deadline_at": deadline.isoformat(),
+    }
+    return NoticePlan(
+        kind="execution_confirmation",
+        client_id=client.id,
+        trade_id=trade["trade_id"],
+        dedup_key=f"execution_confirmation:{trade['trade_id']}",
+        context=context,
+        deadline_at=deadline,
+    )
+
+
 def confirmation_plan(
     runtime: Runtime,
     client: Client,
     event_id: str,
     trade: dict[str, Any],
     finality: dict[str, Any],
+    execution: Notice | None = None,
 ) -> NoticePlan:
-    """Plan the L1 or L2 (provisional / final) confirmation of one trade."""
+    """Plan the L1 or L2 (provisional / final) settlement-status confirmation of one trade.
+
+    ``execution`` is the execution confirmation it follows, which it names.
+    """
     finality = with_cycle_label(finality, trade, runtime)
     layer, status = finality["layer"], finality["status"]
     kind = "confirmation_l1" if layer == "L1" else "confirmation_l2"
     batch_id = (finality.get("l2") or {}).get("batch_id")
-    context = base_context(runtime, client, event_id) | {"trade": trade, "finality": finality}
+    deadline = deadline_for(runtime, client, trade)
+    context = base_context(runtime, client, event_id) | {
+        "trade": trade,
+        "finality": finality,
+        "execution": original_ref(execution),
+        # Without an execution confirmation this is the trade's confirmation: it asks
+        # the client to check it and report discrepancies by the deadline.
+        "deadline_at": None if execution else deadline.isoformat(),
+    }
     return NoticePlan(
         kind=kind,
         variant=status,
@@ -170,19 +204,32 @@ def confirmation_plan(
         batch_id=batch_id,
         dedup_key=f"{kind}:{status}:{trade['trade_id']}",
         context=context,
-        deadline_at=deadline_for(runtime, client, trade),
+        deadline_at=deadline,
     )
 
 
 def finalised_context(
-    previous: dict[str, Any], runtime: Runtime, event_id: str, batch: dict[str, Any]
+    previous: dict[str, Any],
+    runtime: Runtime,
+    event_id: str,
+    batch: dict[str, Any],
+    value_date: str | None = None,
 ) -> dict[str, Any]:
-    """Turn a provisional L2 confirmation's context into the final one for ``batch``."""
+    """Turn a provisional L2 confirmation's context into the final one for ``batch``.
+
+    A trade rolled to another batch settles in that batch's window, on the new value
+    date the delay announced (``value_date``).
+    """
     context = copy.deepcopy(previous)
     finality = context["finality"]
     finality["status"] = "final"
     finality["final_at"] = batch["final_at"]
     finality.pop("cycle_label", None)
+    finality.pop("expected_final_by", None)
+    if finality["l2"]["batch_id"] != batch["batch_id"]:
+        finality["l2"].pop("batch_window_start", None)  # the old batch's window
+    if value_date:
+        context["trade"] = dict(context["trade"], settlement_date=value_date)
     finality["l2"]["batch_id"] = batch["batch_id"]
     finality["l2"]["batch_end_at"] = batch["batch_end_at"]
     context["finality"] = with_cycle_label(finality, context["trade"], runtime)
@@ -240,6 +287,52 @@ def affected_counts(affected: list[dict[str, Any]]) -> dict[str, int]:
         "trades": len({a["trade_id"] for a in affected if a.get("trade_id")}),
         "clients": len({a["client_id"] for a in affected}),
     }
+
+
+def failure_plan(
+    runtime: Runtime,
+    client: Client,
+    event_id: str,
+    *,
+    kind: str,
+    variant: str,
+    trade: dict[str, Any],
+    latest: Notice | None,
+    batch_id: str | None,
+    failure: dict[str, Any],
+) -> NoticePlan:
+    """Plan a reversal, or a finality revocation (``kind``), of one trade.
+
+    ``failure`` holds what the event said: ``reason`` and ``outcome`` (contract v1.1).
+    """
+    context = base_context(runtime, client, event_id) | {
+        "variant": variant,
+        "trade": trade,
+        "finality": latest.context.get("finality") if latest else None,
+        "batch": {"batch_id": batch_id} if batch_id else None,
+        "reason": failure.get("reason"),
+        "outcome": failure.get("outcome"),
+        "original": original_ref(latest),
+    }
+    return NoticePlan(
+        kind=kind,
+        variant=variant,
+        client_id=client.id,
+        trade_id=trade["trade_id"],
+        batch_id=batch_id,
+        dedup_key=f"{kind}:{trade['trade_id']}",
+        context=context,
+        supersedes_id=latest.id if latest else None,
+    )
+
+
+def trade_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """List each trade key that differs, with its old and new value (sorted by key)."""
+    return [
+        {"field": key, "old": old.get(key), "new": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
 
 
 def affected_entry(notice: Notice, client: Client | None) -> dict[str, Any]:

@@ -7,8 +7,11 @@ Each line of the log is one JSON object:
   ``channels`` it gets one signed-webhook channel to the replay's local sink;
 - ``{"clock": "2026-11-24T15:00:00Z"}`` sets the clock;
 - ``{"check_deadlines": true}`` runs the deadline check at the current clock;
-- anything else is a finality event, validated by the API's schema and accepted by the
-  intake; its notices then run through the Celery task the worker runs, in process.
+- ``{"show": "bodies"}`` adds every notice's text body to the report, ``{"show": "state"}``
+  each trade's and batch's state (so a scenario can show *what* a notice says);
+- anything else is a finality event, validated by the API's schema (an invalid one is
+  reported as rejected, with the fields the 422 would name) and accepted by the intake;
+  its notices then run through the Celery task the worker runs, in process.
 
 Blank lines and lines starting with ``#`` are skipped. The report lists every event's
 outcome and every notice per client with kind, status, subject and a digest of its bodies;
@@ -22,7 +25,7 @@ import hashlib
 import json
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,7 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from notifier import create_app
 from notifier.api.client_schemas import ClientSchema
@@ -40,7 +45,7 @@ from notifier.clients import upsert_client
 from notifier.config import Settings, load_settings
 from notifier.escalation import escalate_at_risk
 from notifier.intake import EventConflict, accept_event
-from notifier.models import Delivery, FinalityEvent, Notice
+from notifier.models import Batch, Delivery, FinalityEvent, Notice, TradeState
 from notifier.relay import find_due_work
 from notifier.runtime import Runtime
 
@@ -95,6 +100,7 @@ class _Replay:
     clock: FixedClock
     sink_url: str
     events: list[str] = field(default_factory=list)
+    show: set[str] = field(default_factory=set)
 
     def client(self, data: dict[str, Any]) -> None:
         data = dict(data)
@@ -106,8 +112,15 @@ class _Replay:
         upsert_client(self.runtime, client_id, ClientSchema().load(data))
 
     def event(self, data: dict[str, Any]) -> None:
-        schema = FinalityEventSchema()
-        loaded = schema.load(data)
+        schema = FinalityEventSchema(
+            amount_tolerance=self.runtime.settings.amount_tolerance_minor_units
+        )
+        try:
+            loaded = schema.load(data)
+        except ValidationError as exc:
+            fields = ", ".join(sorted(_dotted(exc.messages)))
+            self.events.append(f"{data.get('event_id')}  rejected (422): {fields}")
+            return
         self.clock.advance_to(loaded["occurred_at"])
         try:
             result = accept_event(self.runtime, schema.dump(loaded), actor="replay")
@@ -149,6 +162,12 @@ class _Replay:
         self.work(created)
 
 
+def _dotted(messages: Any, prefix: str = "") -> list[str]:
+    if not isinstance(messages, dict):
+        return [prefix.rstrip(".")]
+    return [name for key, inner in messages.items() for name in _dotted(inner, f"{prefix}{key}.")]
+
+
 def _digest(notice: Notice) -> str:
     joined = "\x1e".join([notice.body_text or "", notice.body_html or "", notice.body_md or ""])
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
@@ -178,9 +197,32 @@ def _report(runtime: Runtime, replay: _Replay) -> str:
                 )
                 lines.append(f"  subject: {notice.subject}")
                 lines.append(f"  body: sha256:{_digest(notice)}")
+        if "bodies" in replay.show:
+            lines += _bodies(notices, refs)
+        if "state" in replay.show:
+            lines += _state(session)
         counts = session.scalars(select(FinalityEvent.status).order_by(FinalityEvent.id)).all()
     lines += ["", f"events: {len(counts)}  notices: {len(notices)}", ""]
     return "\n".join(lines)
+
+
+def _bodies(notices: Sequence[Notice], refs: dict[int, str]) -> list[str]:
+    lines = ["", "## bodies"]
+    for notice in notices:
+        lines += ["", f"### {refs[notice.id]} {notice.kind}", "", "```"]
+        lines += [line.rstrip() for line in (notice.body_text or "").strip().splitlines()]
+        lines.append("```")
+    return lines
+
+
+def _state(session: Session) -> list[str]:
+    lines = ["", "## state"]
+    for trade in session.scalars(select(TradeState).order_by(TradeState.trade_id)):
+        lines.append(f"- trade {trade.trade_id}: {trade.status} batch={trade.batch_id or '-'}")
+    for batch in session.scalars(select(Batch).order_by(Batch.batch_id)):
+        revoked = f" revoked_at={batch.revoked_at.isoformat()}" if batch.revoked_at else ""
+        lines.append(f"- batch {batch.batch_id}: {batch.status}{revoked}")
+    return lines
 
 
 def _settings(database_url: str | None, var_dir: Path, sink_url: str) -> Settings:
@@ -228,6 +270,8 @@ def _replay_line(replay: _Replay, number: int, raw: str) -> None:
             replay.clock.advance_to(datetime.fromisoformat(data["clock"]))
         elif "check_deadlines" in data:
             replay.check_deadlines()
+        elif "show" in data:
+            replay.show.add(str(data["show"]))
         else:
             replay.event(data)
     except ReplayError:

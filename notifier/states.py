@@ -35,9 +35,13 @@ class DeliveryStatus(StrEnum):
 
 
 class TradeStatus(StrEnum):
+    """Where a trade stands; the moves between them are notifier.transitions' table."""
+
+    EXECUTED = "executed"  # confirmed as executed, finality not reported yet
     PROVISIONAL = "provisional"
     FINAL = "final"
-    REVERTED = "reverted"
+    REVERTED = "reverted"  # finality failed or reversed before it was final
+    REVOKED = "revoked"  # finality revoked after a final confirmation
     CANCELLED = "cancelled"
 
 
@@ -45,6 +49,7 @@ class BatchStatus(StrEnum):
     DELAYED = "delayed"
     FINAL = "final"
     FAILED = "failed"
+    REVOKED = "revoked"  # batch.failed after batch.final: its finality was revoked
 
 
 class EventStatus(StrEnum):

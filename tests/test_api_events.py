@@ -756,3 +756,87 @@ def test_support_can_read_an_event_producers_post(client: FlaskClient) -> None:
     assert view.json["event_id"] == "evt-l2-prov-0001"  # type: ignore[index]
     assert_envelope(client.get("/v1/events/nope", headers=auth("ntf_wrong")), 401)
     assert_envelope(client.get("/v1/events/nope", headers=SUPPORT), 404)
+
+
+# --- contract v1.1: execution confirmations, outcomes, amounts that add up ------------
+
+V11_RULES: list[tuple[str, str, str, Any, str]] = [
+    ("gross is not qty x price", "l1_final", "trade.gross_amount", "151851.77",
+     "trade.gross_amount"),
+    ("buy net leaves out charges", "l1_final", "trade.net_amount", "151851.75",
+     "trade.net_amount"),
+    ("sell net adds charges", "l1_final", "trade.side", "sell", "trade.net_amount"),
+    ("LEI malformed", "trade_executed", "trade.regulatory.firm_lei", "LEI1",
+     "trade.regulatory.firm_lei"),
+    ("PFOF received a string", "trade_executed", "trade.regulatory.payment_for_order_flow.received",
+     "yes", "trade.regulatory.payment_for_order_flow.received"),
+    ("executed with finality", "trade_executed", "finality", A_FINALITY, "finality"),
+    ("outcome action unknown", "batch_failed_fallback", "outcome.action", "retry",
+     "outcome.action"),
+    ("cancelled outcome with a date", "batch_failed_fallback", "outcome.action", "cancelled",
+     "outcome.settlement_date"),
+    ("outcome on a final trade", "l1_final", "outcome", {"action": "cancelled"}, "outcome"),
+    ("outcome on batch.final", "batch_final", "outcome", {"action": "cancelled"}, "outcome"),
+    ("new_batch_end_at on batch.final", "batch_final", "batch.new_batch_end_at",
+     "2026-11-26T02:00:00Z", "batch.new_batch_end_at"),
+    ("new_batch_end_at before the end", "batch_delayed", "batch.new_batch_end_at",
+     "2026-11-20T02:00:00Z", "batch.new_batch_end_at"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "value", "field"),
+    [pytest.param(*case[1:], id=case[0]) for case in V11_RULES],
+)
+def test_contract_v1_1_rules_answer_422_naming_the_field(
+    client: FlaskClient, base: str, path: str, value: Any, field: str
+) -> None:
+    error = assert_envelope(post(client, mutate(load_event(base), path, value)), 422)
+    assert field in error["fields"], error["fields"]
+
+
+def test_a_mismatched_gross_gets_422_naming_trade_gross_amount(client: FlaskClient) -> None:
+    event = mutate(load_event("l1_final"), "trade.quantity", "1400")
+    error = assert_envelope(post(client, event), 422)
+    assert set(error["fields"]) == {"trade.gross_amount"}
+    assert "quantity * unit_price" in error["fields"]["trade.gross_amount"][0]
+
+
+def test_a_sell_nets_the_charges_off_the_gross(client: FlaskClient) -> None:
+    event = mutate(load_event("l1_final"), "trade.side", "sell")
+    event = mutate(event, "trade.net_amount", "151837.73")
+    assert post(client, event).status_code == 202
+
+
+def test_charges_in_another_currency_are_not_counted(client: FlaskClient) -> None:
+    event = mutate(load_event("l1_final"), "trade.commission", {"amount": "9", "currency": "EUR"})
+    event = mutate(event, "trade.net_amount", "151853.27")
+    assert post(client, event).status_code == 202
+
+
+def test_amounts_within_the_tolerance_in_minor_units_pass(client: FlaskClient) -> None:
+    off_by_a_cent = mutate(load_event("l1_final"), "trade.gross_amount", "151851.76")
+    off_by_a_cent = mutate(off_by_a_cent, "trade.net_amount", "151865.78")
+    assert post(client, off_by_a_cent).status_code == 202
+    yen = mutate(load_event("l1_final", event_id="evt-jpy"), "trade.currency", "JPY")
+    for path, value in [
+        ("trade.unit_price", "1012.5"),
+        ("trade.quantity", "1499"),
+        ("trade.gross_amount", "1517737"),  # 1,517,737.5 rounded: within one yen
+        ("trade.commission", {"amount": "1250", "currency": "JPY"}),
+        ("trade.fees", []),
+        ("trade.net_amount", "1518987"),
+    ]:
+        yen = mutate(yen, path, value)
+    assert post(client, yen).status_code == 202, post(client, yen).json
+
+
+def test_the_tolerance_is_configurable(env: dict[str, str]) -> None:
+    app = create_app(load_settings({**env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS": "100"}))
+    app.extensions["notifier"].db.upgrade()
+    try:
+        event = mutate(load_event("l1_final"), "trade.gross_amount", "151852.50")
+        event = mutate(event, "trade.net_amount", "151866.52")
+        assert post(app.test_client(), event).status_code == 202
+    finally:
+        app.extensions["notifier"].db.dispose()

@@ -32,7 +32,8 @@ TRANSLATED = ("de", "fr", "es", "ja")
 
 # Strings that are rightly the same as the English: proper nouns and words spelt alike.
 SAME_AS_ENGLISH = {
-    "de": {"Layer-1", "Layer-2", "%(label)s: %(value)s"},
+    # "label: value" and "old → new" are punctuation only; French and Japanese change the colon.
+    "de": {"Layer-1", "Layer-2", "%(label)s: %(value)s", "%(field)s: %(old)s → %(new)s"},
     "fr": {
         "Cause",
         "Client",
@@ -40,7 +41,7 @@ SAME_AS_ENGLISH = {
         "%(text)s (code %(code)s)",
         ("%(num)s client", "%(num)s clients"),
     },
-    "es": {"Stop", "%(label)s: %(value)s"},
+    "es": {"Stop", "%(label)s: %(value)s", "%(field)s: %(old)s → %(new)s"},
     "ja": set(),
 }
 

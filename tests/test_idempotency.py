@@ -47,7 +47,7 @@ def test_same_event_posted_20_times_concurrently_is_one_event(
         assert sorted(per_notice.values()) == [2, 2], "one delivery per channel"
 
     other = copy.deepcopy(event)
-    other["trade"]["quantity"] = "1501"
+    other["trade"]["account"] = "ACME-002"  # quantity would now break gross = qty * price
     conflict = requests.post(f"{server.url}/v1/events", json=other, headers=PRODUCER, timeout=30)
     assert conflict.status_code == 409
     assert "event_id" in conflict.json()["error"]["fields"]

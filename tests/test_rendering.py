@@ -38,6 +38,8 @@ KINDS = (
     "correction",
     "cancellation",
     "escalation",
+    "execution_confirmation",
+    "finality_revoked",
 )
 SAMPLES = samples.all_samples()
 CONFIRMATIONS = [

@@ -27,6 +27,22 @@ REQUIRED = {
     "events_out_of_order",
     "duplicate_events",
     "unknown_client",
+    # issue 7: finality semantics
+    "executed_l1_confirmed_at_once",
+    "executed_without_confirmation_escalates",
+    "batch_failed_fallback_to_l1",
+    "batch_failed_after_final_revokes",
+    "trade_reverted_while_batch_finalises",
+    "batch_failed_before_provisional",
+    "correction_moves_trade_to_another_client",
+    "correction_after_reversal",
+    "cancellation_shows_voided_figures",
+    "delay_then_final_in_rolled_batch",
+    "roll_into_final_batch",
+    "trade_level_delayed",
+    "amounts_must_add_up",
+    "regulatory_disclosures",
+    "events_out_of_order_without_sequence",
 }
 
 

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from babel.numbers import list_currencies
+from babel.numbers import get_currency_precision, list_currencies
 from marshmallow import (
     EXCLUDE,
     RAISE,
@@ -25,6 +25,7 @@ from marshmallow import (
 )
 
 EVENT_TYPES = (
+    "trade.executed",
     "trade.finality",
     "trade.corrected",
     "trade.cancelled",
@@ -33,6 +34,8 @@ EVENT_TYPES = (
     "batch.delayed",
 )
 FINALITY_STATUSES = ("provisional", "final", "failed", "reverted", "delayed")
+OUTCOME_ACTIONS = ("fallback_l1", "cancelled")
+DEFAULT_TOLERANCE_MINOR_UNITS = 1
 CURRENCIES = frozenset(list_currencies())
 MAX_INTEGER_DIGITS = 20
 MAX_FRACTION_DIGITS = 12
@@ -259,6 +262,28 @@ class FeeSchema(MoneySchema):
     kind = Text(64, required=True)
 
 
+class MarkupSchema(MoneySchema):
+    direction = _enum("markup", "markdown", required=True)
+
+
+class PaymentForOrderFlowSchema(_Strict):
+    received = fields.Boolean(required=True, truthy={True}, falsy={False})
+    text = Text(1000, multiline=True)
+
+
+class RegulatorySchema(_Strict):
+    """Contract v1.1: what SEC 10b-10 / FINRA 2232 / MiFID II Art. 59(4) add to a confirmation."""
+
+    firm_lei = fields.String(
+        validate=_fullmatch(r"[A-Z0-9]{18}[0-9]{2}", "Not a valid ISO 17442 LEI.")
+    )
+    order_nature = Text(200)
+    agent_remuneration = fields.Nested(MoneySchema)
+    markup = fields.Nested(MarkupSchema)
+    payment_for_order_flow = fields.Nested(PaymentForOrderFlowSchema)
+    settlement_instructions = Text(1000, multiline=True)
+
+
 class TradeSchema(_Strict):
     trade_id = Text(128, required=True)
     client_id = Text(128, required=True)
@@ -279,6 +304,7 @@ class TradeSchema(_Strict):
     venue_mic = fields.String(validate=_fullmatch(r"[A-Z0-9]{4}", "Not a valid ISO 10383 MIC."))
     order_type = _enum("market", "limit", "stop", "stop_limit", "other")
     capacity = _enum("agent", "principal", "riskless_principal", required=True)
+    regulatory = fields.Nested(RegulatorySchema)
 
     @validates_schema
     def _dates_in_order(self, data: dict[str, Any], **_: Any) -> None:
@@ -339,6 +365,29 @@ class BatchSchema(_Strict):
     final_at = Timestamp()
     rolled_to_batch_id = Text(128)
     new_value_date = Day()
+    new_batch_end_at = Timestamp()
+
+
+class OutcomeSchema(_Strict):
+    """Contract v1.1: what becomes of a trade whose Layer-2 finality failed or was reverted."""
+
+    action = _enum(*OUTCOME_ACTIONS, required=True)
+    settlement_date = Day()
+    settlement_system = Text(64)
+    client_action = Text(1000, multiline=True)
+    respond_by = Timestamp()
+
+    @validates_schema
+    def _fallback_fields(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("action") == "fallback_l1":
+            return
+        errors = {
+            name: ["Only allowed when action is fallback_l1."]
+            for name in ("settlement_date", "settlement_system")
+            if name in data
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class ReasonSchema(_Strict):
@@ -348,6 +397,7 @@ class ReasonSchema(_Strict):
 
 # Which blocks each event type needs, and which it must not carry.
 _REQUIRES: dict[str, tuple[str, ...]] = {
+    "trade.executed": ("trade",),
     "trade.finality": ("trade", "finality"),
     "trade.corrected": ("trade", "supersedes_event_id"),
     "trade.cancelled": ("trade", "supersedes_event_id", "reason"),
@@ -356,16 +406,25 @@ _REQUIRES: dict[str, tuple[str, ...]] = {
     "batch.delayed": ("batch", "reason"),
 }
 _FORBIDS: dict[str, tuple[str, ...]] = {
+    "trade.executed": ("finality", "batch", "supersedes_event_id", "outcome"),
     "trade.finality": ("batch", "supersedes_event_id"),
-    "trade.corrected": ("batch",),
-    "trade.cancelled": ("batch",),
-    "batch.final": ("trade", "finality", "supersedes_event_id"),
+    "trade.corrected": ("batch", "outcome"),
+    "trade.cancelled": ("batch", "outcome"),
+    "batch.final": ("trade", "finality", "supersedes_event_id", "outcome"),
     "batch.failed": ("trade", "finality", "supersedes_event_id"),
-    "batch.delayed": ("trade", "finality", "supersedes_event_id"),
+    "batch.delayed": ("trade", "finality", "supersedes_event_id", "outcome"),
 }
 
 
 class FinalityEventSchema(_Strict):
+    """One event; ``amount_tolerance`` is in the currency's minor units (settings)."""
+
+    def __init__(
+        self, *, amount_tolerance: int = DEFAULT_TOLERANCE_MINOR_UNITS, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.amount_tolerance = amount_tolerance
+
     event_id = Text(128, required=True)
     type = _enum(*EVENT_TYPES, required=True)
     occurred_at = Timestamp(required=True)
@@ -375,6 +434,7 @@ class FinalityEventSchema(_Strict):
     finality = fields.Nested(FinalitySchema)
     batch = fields.Nested(BatchSchema)
     reason = fields.Nested(ReasonSchema)
+    outcome = fields.Nested(OutcomeSchema)
 
     @validates_schema
     def _type_rules(self, data: dict[str, Any], **_: Any) -> None:
@@ -391,6 +451,9 @@ class FinalityEventSchema(_Strict):
         if data.get("supersedes_event_id") == data.get("event_id"):
             errors["supersedes_event_id"] = ["An event cannot supersede itself."]
         errors.update(_batch_rules(kind, data.get("batch")))
+        errors.update(_outcome_rules(kind, data))
+        if "trade" in data:
+            errors.update(amount_errors(data["trade"], self.amount_tolerance))
         executed_at = (data.get("trade") or {}).get("executed_at")
         final_at = (data.get("finality") or {}).get("final_at")
         if executed_at and final_at and final_at < executed_at:
@@ -414,9 +477,53 @@ def _batch_rules(kind: str, batch: dict[str, Any] | None) -> dict[str, list[str]
     else:
         for name in moved:
             errors[f"batch.{name}"] = ["Only allowed for type batch.delayed."]
-    final_at, end = batch.get("final_at"), batch.get("batch_end_at")
+    new_end, end = batch.get("new_batch_end_at"), batch.get("batch_end_at")
+    if new_end is not None and kind != "batch.delayed":
+        errors["batch.new_batch_end_at"] = ["Only allowed for type batch.delayed."]
+    elif new_end and end and new_end < end:
+        errors["batch.new_batch_end_at"] = ["Must not be before batch_end_at."]
+    final_at = batch.get("final_at")
     if final_at and end and final_at < end:
         errors["batch.final_at"] = ["Must not be before batch_end_at."]
+    return errors
+
+
+def _outcome_rules(kind: str, data: dict[str, Any]) -> dict[str, list[str]]:
+    """``outcome`` belongs to a failure: batch.failed, or a reverted / failed trade."""
+    if "outcome" not in data or kind != "trade.finality":
+        return {}
+    if (data.get("finality") or {}).get("status") in ("reverted", "failed"):
+        return {}
+    return {"outcome": ["Only allowed when finality.status is reverted or failed."]}
+
+
+def amount_errors(trade: dict[str, Any], tolerance: int) -> dict[str, list[str]]:
+    """Check gross = quantity * unit_price and net = gross ± same-currency charges.
+
+    Charges in another currency cannot be added without a rate, so they are not counted.
+    ``tolerance`` is in minor units of the trade currency (1 = one cent, one yen).
+    """
+    names = ("quantity", "unit_price", "gross_amount", "net_amount", "currency", "side")
+    if any(name not in trade for name in names):
+        return {}  # the field's own error is reported already
+    currency = trade["currency"]
+    allowed = decimal.Decimal(tolerance).scaleb(-get_currency_precision(currency))
+    errors: dict[str, list[str]] = {}
+    gross = trade["gross_amount"]
+    if abs(gross - trade["quantity"] * trade["unit_price"]) > allowed:
+        errors["trade.gross_amount"] = [
+            f"Must equal quantity * unit_price (within {allowed} {currency})."
+        ]
+    charges = [trade["commission"]] if "commission" in trade else []
+    charges += trade.get("fees") or []
+    total = sum((c["amount"] for c in charges if c.get("currency") == currency), decimal.Decimal(0))
+    expected = gross + total if trade["side"] == "buy" else gross - total
+    if abs(trade["net_amount"] - expected) > allowed:
+        rule = "plus" if trade["side"] == "buy" else "minus"
+        errors["trade.net_amount"] = [
+            f"For a {trade['side']}, must equal gross_amount {rule} the commission and fees "
+            f"in {currency} (within {allowed} {currency})."
+        ]
     return errors
 
 

@@ -13,7 +13,7 @@ from notifier.queue import enqueue_notices
 from notifier.support import event_view, search_events
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
-_schema = FinalityEventSchema()
+_schemas: dict[int, FinalityEventSchema] = {}
 _search = EventSearchSchema()
 
 
@@ -21,10 +21,12 @@ _search = EventSearchSchema()
 @require_role("producer")
 def post_event() -> tuple[Response, int]:
     """Accept a finality event; a retry of the same event gets the original answer."""
-    loaded = load(_schema, read_json())
-    canonical = _schema.dump(loaded)
+    runtime = current_app.extensions["notifier"]
+    schema = _event_schema(runtime.settings.amount_tolerance_minor_units)
+    loaded = load(schema, read_json())
+    canonical = schema.dump(loaded)
     try:
-        result = accept_event(current_app.extensions["notifier"], canonical, actor=g.actor)
+        result = accept_event(runtime, canonical, actor=g.actor)
     except EventConflict:
         raise ApiError(
             409,
@@ -36,6 +38,14 @@ def post_event() -> tuple[Response, int]:
         return jsonify(result.response), 200
     enqueue_notices(result.notice_ids)
     return jsonify(result.response), 202
+
+
+def _event_schema(tolerance: int) -> FinalityEventSchema:
+    # One schema per configured tolerance, built once: schemas are reusable across requests.
+    schema = _schemas.get(tolerance)
+    if schema is None:
+        schema = _schemas[tolerance] = FinalityEventSchema(amount_tolerance=tolerance)
+    return schema
 
 
 @bp.get("")

@@ -18,6 +18,8 @@ NOTICE_KINDS = (
     "correction",
     "cancellation",
     "escalation",
+    "execution_confirmation",
+    "finality_revoked",
 )
 
 
