@@ -144,7 +144,7 @@ def reference_facts(context: dict[str, Any]) -> dict[str, Any]:
         "reason": {"code": reason.get("code"), "text": reason.get("text")} if reason else None,
         "changed_fields": list(context.get("changed_fields") or []),
         "cause": context.get("cause"),
-        "affected": [dict(item) for item in context.get("affected") or []],
+        "affected": [_affected(item) for item in context.get("affected") or []],
         "counts": dict(context["counts"]) if context.get("counts") else None,
         "links": dict(context["links"]) if context.get("links") else None,
     }
@@ -214,3 +214,9 @@ def _date(value: str | date | None) -> str | None:
     if value is None or value == "":
         return None
     return (date.fromisoformat(value) if isinstance(value, str) else value).isoformat()
+
+
+def _affected(item: dict[str, Any]) -> dict[str, Any]:
+    """An affected trade; ``notice_id`` is null where no notice was ever written for it."""
+    notice_id = item.get("notice_id")
+    return dict(item, notice_id=notice_id if isinstance(notice_id, int) else None)
