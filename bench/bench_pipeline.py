@@ -296,7 +296,7 @@ class Service:
             [
                 "celery",
                 "-A",
-                "notifier.worker",
+                "notifier.worker.app",
                 "worker",
                 "--pool",
                 "prefork",

@@ -205,8 +205,9 @@ def make_event(template: dict[str, Any], run_id: str, index: int) -> dict[str, A
 
 
 def run(args: argparse.Namespace) -> int:
-    from notifier import create_app, pipeline
+    from notifier import create_app
     from notifier.config import load_settings
+    from notifier.worker import pipeline
 
     receiver = Receiver()
     template = json.loads(EVENT_TEMPLATE.read_text())

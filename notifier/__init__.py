@@ -10,9 +10,9 @@ from notifier.config import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app (and its Celery app) from ``settings`` or the environment."""
     from notifier.api import register_api
-    from notifier.celery_app import init_celery
     from notifier.runtime import Runtime
     from notifier.secrets import install_log_redaction, remember_secret
+    from notifier.worker.celery_app import init_celery
 
     settings = settings or load_settings()
     app = Flask(__name__)

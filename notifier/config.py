@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from notifier.finality import DEFAULT_VENUE, VENUES
+from notifier.calendar import DEFAULT_VENUE, VENUES
 from notifier.retry import DEFAULT_SCHEDULE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

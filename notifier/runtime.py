@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from notifier.calendar import MarketCalendars
 from notifier.config import Settings
 from notifier.db import Database
-from notifier.finality import MarketCalendars
-from notifier.rendering import Renderer
+from notifier.rendering.renderer import Renderer
 from notifier.retry import RetryPolicy
 from notifier.secrets import Vault
 

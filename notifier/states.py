@@ -35,7 +35,7 @@ class DeliveryStatus(StrEnum):
 
 
 class TradeStatus(StrEnum):
-    """Where a trade stands; the moves between them are notifier.transitions' table."""
+    """Where a trade stands; the moves between them are notifier.intake.transitions' table."""
 
     EXECUTED = "executed"  # confirmed as executed, finality not reported yet
     PROVISIONAL = "provisional"

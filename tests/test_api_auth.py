@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier.cli import main
 from notifier.models import ApiKey
 from notifier.runtime import Runtime
+from notifier.tools.cli import main
 from tests.conftest import ADMIN, PRODUCER, SUPPORT, auth, load_event
 from tests.test_api_clients import VALID as A_CLIENT
 from tests.test_api_events import assert_envelope

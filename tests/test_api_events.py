@@ -740,7 +740,7 @@ def test_fuzzed_events_never_get_a_500_on_either_database(client: FlaskClient) -
 
 def test_decimal_json_numbers_reach_the_schema_as_decimal() -> None:
     """The parse the schema relies on: no float ever, even for 0.1."""
-    from notifier.api.event_schemas import DecimalString
+    from notifier.api.schemas.events import DecimalString
 
     field = DecimalString()
     assert field.deserialize(Decimal("0.1")) == Decimal("0.1")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog, Message
 
-from notifier.catalogs import (
+from notifier.config import PROJECT_ROOT
+from notifier.rendering.catalogs import (
     LOCALES,
     compile_catalogs,
     extract_catalog,
@@ -21,8 +22,7 @@ from notifier.catalogs import (
     read_catalog,
     update_catalogs,
 )
-from notifier.config import PROJECT_ROOT
-from notifier.rendering import Renderer
+from notifier.rendering.renderer import Renderer
 from tests.support import samples
 
 TEMPLATES = PROJECT_ROOT / "templates"

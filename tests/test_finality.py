@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from notifier.calendar import VENUES, MarketCalendars, confirmation_deadline
 from notifier.config import ConfigError, load_settings
-from notifier.finality import VENUES, MarketCalendars, confirmation_deadline
 from notifier.models import Notice
-from notifier.planning import with_cycle_label
-from notifier.replay import replay_file
+from notifier.notices.kinds import with_cycle_label
+from notifier.notices.views import notice_view
 from notifier.runtime import Runtime
-from notifier.support import notice_view
+from notifier.tools.replay import replay_file
 
 
 @pytest.fixture(scope="module")

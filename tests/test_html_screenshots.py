@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from notifier.config import PROJECT_ROOT
-from notifier.rendering import Renderer
+from notifier.rendering.renderer import Renderer
 from tests.support import samples
 from tests.support.browser import (
     DESKTOP,

@@ -13,12 +13,13 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier import create_app, pipeline
+from notifier import create_app
 from notifier.config import Settings
-from notifier.escalation import escalate_at_risk
 from notifier.models import Notice
-from notifier.replay import FixedClock
+from notifier.notices.escalation import escalate_at_risk
 from notifier.runtime import Runtime
+from notifier.tools.replay import FixedClock
+from notifier.worker import pipeline
 from tests.conftest import ADMIN, PRODUCER, load_event
 from tests.support.receivers import WebhookReceiver, free_port
 from tests.support.server import LiveServer

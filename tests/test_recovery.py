@@ -11,12 +11,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from notifier import create_app, pipeline
+from notifier import create_app
 from notifier.config import Settings
 from notifier.models import Delivery
-from notifier.relay import find_due_work
-from notifier.replay import FixedClock
 from notifier.runtime import Runtime
+from notifier.tools.replay import FixedClock
+from notifier.worker import pipeline
+from notifier.worker.relay import find_due_work
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, wait_for_status, webhook_channel
 from tests.support.receivers import WebhookReceiver, free_port

@@ -11,9 +11,9 @@ import pytest
 from jinja2 import UndefinedError
 from markupsafe import escape
 
-from notifier.catalogs import load_translations
 from notifier.config import PROJECT_ROOT
-from notifier.rendering import FORMATS, Formatter, Rendered, Renderer, escape_markdown
+from notifier.rendering.catalogs import load_translations
+from notifier.rendering.renderer import FORMATS, Formatter, Rendered, Renderer, escape_markdown
 from tests.support import samples
 
 TEMPLATES = PROJECT_ROOT / "templates"

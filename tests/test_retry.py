@@ -17,12 +17,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier import create_app, pipeline
+from notifier import create_app
 from notifier.config import Settings, load_settings
 from notifier.models import Channel, Delivery
-from notifier.replay import FixedClock
 from notifier.retry import DEFAULT_SCHEDULE, RetryPolicy, parse_retry_after
 from notifier.runtime import Runtime
+from notifier.tools.replay import FixedClock
+from notifier.worker import pipeline
 from tests.conftest import ADMIN, PRODUCER, SUPPORT, load_event
 from tests.support.flows import notice_view, register_client, wait_for_status, webhook_channel
 from tests.support.receivers import WebhookReceiver

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.replay import replay_file
+from notifier.tools.replay import replay_file
 from tests.conftest import DATABASES
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.jsonl"))

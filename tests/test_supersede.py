@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier import pipeline
-from notifier.relay import find_due_work
 from notifier.runtime import Runtime
+from notifier.worker import pipeline
+from notifier.worker.relay import find_due_work
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, wait_for_status, webhook_channel
 from tests.support.receivers import SmtpSink, WebhookReceiver

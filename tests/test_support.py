@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier import pipeline
 from notifier.models import Notice
 from notifier.runtime import Runtime
+from notifier.worker import pipeline
 from tests.conftest import PRODUCER, SUPPORT, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver

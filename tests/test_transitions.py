@@ -14,13 +14,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier import pipeline
-from notifier.escalation import escalate_at_risk
+from notifier.intake.transitions import TRANSITIONS, Send, Signal, step
 from notifier.models import Batch, Notice, TradeState
-from notifier.replay import FixedClock, replay_lines
+from notifier.notices.escalation import escalate_at_risk
 from notifier.runtime import Runtime
 from notifier.states import BatchStatus, TradeStatus
-from notifier.transitions import TRANSITIONS, Send, Signal, step
+from notifier.tools.replay import FixedClock, replay_lines
+from notifier.worker import pipeline
 from tests.conftest import ADMIN, DATABASES, PRODUCER, SUPPORT, load_event
 
 STATUSES: list[TradeStatus | None] = [None, *TradeStatus]

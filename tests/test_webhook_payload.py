@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from notifier.config import PROJECT_ROOT
 from notifier.delivery.payload import webhook_payload
 from notifier.models import Notice
-from notifier.replay import replay_file
+from notifier.tools.replay import replay_file
 from tests.conftest import DATABASES, PRODUCER, load_event
 from tests.support import samples
 from tests.support.flows import register_client, wait_for_status, webhook_channel

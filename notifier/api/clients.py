@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from notifier.api.auth import require_role
-from notifier.api.client_schemas import ClientSchema
 from notifier.api.errors import ApiError, is_path_id, load, read_json
-from notifier.clients import get_client, upsert_client
+from notifier.api.schemas.clients import ClientSchema
+from notifier.intake.clients import get_client, upsert_client
 
 bp = Blueprint("clients", __name__, url_prefix="/v1/clients")
 _schema = ClientSchema()

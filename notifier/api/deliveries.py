@@ -6,9 +6,9 @@ from flask import Blueprint, Response, current_app, g, jsonify
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
-from notifier.api.support_schemas import ResendSchema
-from notifier.queue import enqueue_delivery
-from notifier.redeliver import CannotRedeliver, DeliveryNotFound, redeliver
+from notifier.api.schemas.support import ResendSchema
+from notifier.notices.publish import enqueue_delivery
+from notifier.notices.redeliver import CannotRedeliver, DeliveryNotFound, redeliver
 
 bp = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries")
 _reason = ResendSchema()

@@ -6,11 +6,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
-from notifier.api.event_schemas import FinalityEventSchema
-from notifier.api.support_schemas import EventSearchSchema, page
-from notifier.intake import EventConflict, accept_event
-from notifier.queue import enqueue_notices
-from notifier.support import event_view, search_events
+from notifier.api.schemas.events import FinalityEventSchema
+from notifier.api.schemas.support import EventSearchSchema, page
+from notifier.intake.accept import EventConflict, accept_event
+from notifier.notices.publish import enqueue_notices
+from notifier.notices.views import event_view, search_events
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 _schemas: dict[int, FinalityEventSchema] = {}

@@ -6,10 +6,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
-from notifier.api.support_schemas import NoticeSearchSchema, ResendSchema, page
-from notifier.queue import enqueue_notices
-from notifier.resend import CannotResend, NoticeNotFound, resend_notice
-from notifier.support import notice_view, search_notices
+from notifier.api.schemas.support import NoticeSearchSchema, ResendSchema, page
+from notifier.notices.publish import enqueue_notices
+from notifier.notices.resend import CannotResend, NoticeNotFound, resend_notice
+from notifier.notices.views import notice_view, search_notices
 
 bp = Blueprint("notices", __name__, url_prefix="/v1/notices")
 _search = NoticeSearchSchema()

@@ -28,7 +28,7 @@ class CeleryProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "notifier.worker", *self.args],
+            [sys.executable, "-m", "celery", "-A", "notifier.worker.app", *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=log,

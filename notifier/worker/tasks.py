@@ -5,10 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from notifier import escalation, pipeline
-from notifier import relay as relay_service
-from notifier.queue import enqueue_delivery, enqueue_notices
+from notifier.notices import escalation
+from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
+from notifier.worker import pipeline
+from notifier.worker import relay as relay_service
 
 
 def _runtime() -> Runtime:

@@ -1,7 +1,7 @@
 """Rules for batch events: a Layer-2 batch final, failed (or revoked after final) or delayed.
 
 Batch events find their clients through the trades in the batch; each trade moves as
-:mod:`notifier.transitions` allows.
+:mod:`notifier.intake.transitions` allows.
 """
 
 from __future__ import annotations
@@ -13,8 +13,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier.intake.rule_base import (
+    Rule,
+    iso,
+    latest_confirming,
+    live_confirming_ids,
+    move,
+    plan_failure,
+)
+from notifier.intake.transitions import Send, Signal, step
 from notifier.models import Batch, Client, Notice, TradeState
-from notifier.planning import (
+from notifier.notices.kinds import (
     Decision,
     NoticePlan,
     affected_entry,
@@ -24,9 +33,7 @@ from notifier.planning import (
     finalised_context,
     original_ref,
 )
-from notifier.rules import Rule, iso, latest_confirming, live_confirming_ids, move, plan_failure
 from notifier.states import BatchStatus, TradeStatus
-from notifier.transitions import Send, Signal, step
 
 
 def _record_batch(rule: Rule, status: BatchStatus) -> tuple[Batch, str | None]:

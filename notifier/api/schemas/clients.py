@@ -11,9 +11,9 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from notifier.api.event_schemas import BoundedList, Text
+from notifier.api.schemas.events import BoundedList, Text
 from notifier.delivery.channels import InvalidChannelURL, is_plain_webhook, privacy_form
-from notifier.rendering import normalise_locale
+from notifier.rendering.renderer import normalise_locale
 
 _TIMEZONES = frozenset(available_timezones())
 # A BCP 47 / POSIX-ish tag; Babel would also take "en_US@calendar=…" modifiers, which

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from notifier.escalation import escalate_failed_delivery
 from notifier.models import Delivery, Notice
+from notifier.notices.escalation import escalate_failed_delivery
+from notifier.notices.tracking import release_stale_claims
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
-from notifier.tracking import release_stale_claims
 
 
 @dataclass

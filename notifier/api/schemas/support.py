@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from notifier.api.event_schemas import EVENT_TYPES
+from notifier.api.schemas.events import EVENT_TYPES
 from notifier.states import EventStatus, NoticeStatus
 
 NOTICE_KINDS = (

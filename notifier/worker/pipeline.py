@@ -8,20 +8,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from notifier import escalation
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
 from notifier.models import Delivery, Notice
-from notifier.runtime import Runtime
-from notifier.secrets import redact, remember_secret
-from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
-from notifier.tracking import (
+from notifier.notices import escalation
+from notifier.notices.tracking import (
     WORKER,
     claim_delivery,
     move_notice,
     record_attempt,
     settle_notice,
 )
+from notifier.runtime import Runtime
+from notifier.secrets import redact, remember_secret
+from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Rules for trade events: executed, finality (provisional / final / reverted / failed /
-delayed), corrected and cancelled. Each asks :mod:`notifier.transitions` what the event
+delayed), corrected and cancelled. Each asks :mod:`notifier.intake.transitions` what the event
 may do from the trade's state.
 """
 
@@ -11,8 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier.intake.rule_base import (
+    Rule,
+    iso,
+    latest_confirming,
+    live_confirming_ids,
+    move,
+    plan_failure,
+)
+from notifier.intake.transitions import Send, Signal, step
 from notifier.models import Batch, Client, FinalityEvent, Notice, TradeState
-from notifier.planning import (
+from notifier.notices.kinds import (
     Decision,
     NoticePlan,
     base_context,
@@ -25,9 +34,7 @@ from notifier.planning import (
     trade_changes,
     with_cycle_label,
 )
-from notifier.rules import Rule, iso, latest_confirming, live_confirming_ids, move, plan_failure
 from notifier.states import BatchStatus, TradeStatus
-from notifier.transitions import Send, Signal, step
 
 
 def _current_batch(session: Session, batch_id: str) -> tuple[str, Batch | None]:

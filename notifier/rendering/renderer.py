@@ -30,7 +30,7 @@ from jinja2 import FileSystemLoader, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from notifier.catalogs import LOCALES, load_translations
+from notifier.rendering.catalogs import LOCALES, load_translations
 
 FORMATS = ("subject.txt", "body.txt", "body.html", "body.md")
 SUPPORTED_LOCALES = LOCALES

@@ -62,7 +62,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
             },
         },
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
-        include=["notifier.tasks"],
+        include=["notifier.worker.tasks"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from notifier.models import Delivery
+from notifier.notices.tracking import audit, move_delivery, move_notice
 from notifier.runtime import Runtime
 from notifier.states import DeliveryStatus, NoticeStatus
-from notifier.tracking import audit, move_delivery, move_notice
 
 
 class DeliveryNotFound(LookupError):

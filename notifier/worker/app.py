@@ -1,4 +1,4 @@
-"""The target of ``celery -A notifier.worker``: the app, inside Flask's context."""
+"""The target of ``celery -A notifier.worker.app``: the app, inside Flask's context."""
 
 from notifier import create_app
 

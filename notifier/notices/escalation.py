@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from notifier.intake import write_plans
+from notifier.intake.accept import write_plans
 from notifier.models import (
     Channel,
     ChannelOutage,
@@ -23,16 +23,16 @@ from notifier.models import (
     TradeState,
     UTCDateTime,
 )
-from notifier.planning import (
+from notifier.notices.kinds import (
     CONFIRMING_KINDS,
     SUPPORT_AUDIENCE,
     affected_counts,
     affected_entry,
     escalation_plan,
 )
+from notifier.notices.tracking import WORKER, audit, settle_notice, skip_delivery
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus, TradeStatus
-from notifier.tracking import WORKER, audit, settle_notice, skip_delivery
 
 SYSTEM = "system"
 # A confirmation in one of these states has reached the client, or no longer needs to.

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from notifier.lifecycle import plan_event
+from notifier.intake.rules import plan_event
 from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice, TradeState
-from notifier.planning import SUPPORT_AUDIENCE, Decision, NoticePlan
+from notifier.notices.kinds import SUPPORT_AUDIENCE, Decision, NoticePlan
+from notifier.notices.tracking import audit, supersede_notice
 from notifier.runtime import Runtime
 from notifier.states import EventStatus, NoticeStatus
-from notifier.tracking import audit, supersede_notice
 
 # deadlock_detected, serialization_failure
 _LOCK_CONFLICTS = {"40P01", "40001"}

@@ -62,7 +62,7 @@ def i18n() -> None:
 @i18n.command("extract")
 def i18n_extract() -> None:
     """Extract every message from templates/ into locales/messages.pot."""
-    from notifier.catalogs import extract_catalog
+    from notifier.rendering.catalogs import extract_catalog
 
     settings = load_settings()
     path = extract_catalog(settings.templates_dir, PROJECT_ROOT / "babel.cfg", settings.locales_dir)
@@ -72,7 +72,7 @@ def i18n_extract() -> None:
 @i18n.command("update")
 def i18n_update() -> None:
     """Merge locales/messages.pot into each locale's messages.po, keeping translations."""
-    from notifier.catalogs import update_catalogs
+    from notifier.rendering.catalogs import update_catalogs
 
     for path in update_catalogs(load_settings().locales_dir):
         click.echo(f"updated {path}")
@@ -81,7 +81,7 @@ def i18n_update() -> None:
 @i18n.command("compile")
 def i18n_compile() -> None:
     """Compile every locales/*/LC_MESSAGES/messages.po to .mo."""
-    from notifier.catalogs import compile_catalogs
+    from notifier.rendering.catalogs import compile_catalogs
 
     for path in compile_catalogs(load_settings().locales_dir):
         click.echo(f"compiled {path}")
@@ -124,7 +124,7 @@ def run() -> None:
 )
 def replay(log_file: Path, out: Path | None, database_url: str | None) -> None:
     """Feed an event log through the intake with a fixed clock; print a stable report."""
-    from notifier.replay import ReplayError, replay_file
+    from notifier.tools.replay import ReplayError, replay_file
 
     try:
         report = replay_file(log_file, database_url)

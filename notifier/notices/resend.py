@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from notifier.intake import write_plans
+from notifier.intake.accept import write_plans
 from notifier.models import Notice
-from notifier.planning import NoticePlan
+from notifier.notices.kinds import NoticePlan
+from notifier.notices.tracking import audit
 from notifier.runtime import Runtime
 from notifier.states import NoticeStatus
-from notifier.tracking import audit
 
 
 class NoticeNotFound(LookupError):

@@ -39,15 +39,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier import create_app
-from notifier.api.client_schemas import ClientSchema
-from notifier.api.event_schemas import FinalityEventSchema
-from notifier.clients import upsert_client
+from notifier.api.schemas.clients import ClientSchema
+from notifier.api.schemas.events import FinalityEventSchema
 from notifier.config import Settings, load_settings
-from notifier.escalation import escalate_at_risk
-from notifier.intake import EventConflict, accept_event
+from notifier.intake.accept import EventConflict, accept_event
+from notifier.intake.clients import upsert_client
 from notifier.models import Batch, Delivery, FinalityEvent, Notice, TradeState
-from notifier.relay import find_due_work
+from notifier.notices.escalation import escalate_at_risk
 from notifier.runtime import Runtime
+from notifier.worker.relay import find_due_work
 
 SINK_SECRET = "whsec_" + base64.b64encode(b"notifier-replay-sink-key").decode()
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -138,7 +138,7 @@ class _Replay:
 
     def work(self, notice_ids: list[int]) -> None:
         """Run the worker's task on the notices, then the relay until nothing is due."""
-        from notifier import tasks
+        from notifier.worker import tasks
 
         if notice_ids:
             tasks.process_notices(notice_ids)  # the worker's task, run in this process

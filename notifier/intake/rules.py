@@ -2,9 +2,9 @@
 
 ``plan_event`` reads an accepted event and returns a :class:`Decision`: the event's
 status, the notices to send and the notices they supersede. Each event becomes a signal
-per trade; :mod:`notifier.transitions` decides from the trade's status what it sends, so
+per trade; :mod:`notifier.intake.transitions` decides from the trade's status what it sends, so
 the arrival order does not matter. Rules only read and update trade / batch state;
-:mod:`notifier.intake` writes the plans in the event's transaction. Every plan carries a
+:mod:`notifier.intake.accept` writes the plans in the event's transaction. Every plan carries a
 dedup key, so however often events arrive, a notice goes out once.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from notifier.batch_rules import BATCH_RULES
+from notifier.intake.batch_rules import BATCH_RULES
+from notifier.intake.rule_base import Rule
+from notifier.intake.trade_rules import TRADE_RULES
 from notifier.models import Client, FinalityEvent, TradeState
-from notifier.planning import Decision
-from notifier.rules import Rule
+from notifier.notices.kinds import Decision
 from notifier.runtime import Runtime
 from notifier.states import EventStatus, TradeStatus
-from notifier.trade_rules import TRADE_RULES
 
 
 def plan_event(

@@ -1,6 +1,6 @@
 """Notice plans: what a rule decides to send, and the template contexts it sends them with.
 
-A plan is only a decision; :mod:`notifier.intake` writes plans in the event's transaction.
+A plan is only a decision; :mod:`notifier.intake.accept` writes plans in the event's transaction.
 The context shapes are documented in ``docs/notice-contexts.md``.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import object_session
 
-from notifier.finality import confirmation_deadline, cycle_label
+from notifier.calendar import confirmation_deadline, cycle_label
 from notifier.models import Client, Delivery, Notice
 from notifier.runtime import Runtime
 from notifier.states import DeliveryStatus, EventStatus

@@ -1,0 +1,1 @@
+"""Marshmallow schemas of the API: what is loaded and what is answered."""

@@ -1,0 +1,1 @@
+"""Intake: accept an event (idempotency, ordering) and apply the event rules."""

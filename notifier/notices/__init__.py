@@ -1,0 +1,1 @@
+"""Notices: the kinds and their plans, the outbox, escalations, resends, views."""

@@ -1,0 +1,1 @@
+"""Rendering: Jinja2 templates with Babel catalogs and formats."""

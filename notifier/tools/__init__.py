@@ -1,0 +1,1 @@
+"""Command-line tools: the `notifier` command and the event-log replay."""

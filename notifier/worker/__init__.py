@@ -1,0 +1,1 @@
+"""The worker: Celery app and tasks, the send pipeline, the outbox relay."""
