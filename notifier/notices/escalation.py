@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from notifier.intake.accept import write_plans
 from notifier.models import (
     Channel,
     ChannelOutage,
@@ -30,6 +29,7 @@ from notifier.notices.kinds import (
     affected_entry,
     escalation_plan,
 )
+from notifier.notices.outbox import write_plans
 from notifier.notices.tracking import WORKER, audit, settle_notice, skip_delivery
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus, TradeStatus

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from notifier.intake.accept import write_plans
 from notifier.models import Notice
 from notifier.notices.kinds import NoticePlan
+from notifier.notices.outbox import write_plans
 from notifier.notices.tracking import audit
 from notifier.runtime import Runtime
 from notifier.states import NoticeStatus

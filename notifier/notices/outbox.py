@@ -1,0 +1,112 @@
+"""The outbox: write planned notices and one delivery per channel, in the caller's transaction.
+
+Intake (an event's rules), escalations and resends all write notices here; the caller
+publishes the notice ids (:mod:`notifier.notices.publish`) only after its transaction has
+committed, and the relay finds anything the broker never got.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice
+from notifier.notices.kinds import SUPPORT_AUDIENCE, NoticePlan
+from notifier.notices.tracking import audit
+from notifier.runtime import Runtime
+from notifier.states import NoticeStatus
+
+
+def write_plans(
+    session: Session,
+    runtime: Runtime,
+    plans: list[NoticePlan],
+    event: FinalityEvent | None,
+    actor: str,
+) -> list[Notice]:
+    """Write planned notices and their deliveries, skipping any already sent (dedup key)."""
+    channels = ChannelCache(session, runtime)
+    notices = [n for plan in plans if (n := _materialise(session, runtime, event, plan, channels))]
+    session.flush()
+    cause = f"event {event.event_id}" if event else None
+    for notice in notices:
+        audit(
+            session,
+            "notice",
+            notice.id,
+            "created",
+            None,
+            notice.status,
+            actor,
+            cause,
+            at=runtime.clock(),
+        )
+    return notices
+
+
+class ChannelCache:
+    """Active delivery targets per audience, looked up once per intake."""
+
+    def __init__(self, session: Session, runtime: Runtime) -> None:
+        self.session, self.runtime = session, runtime
+        self._by_client: dict[str, list[tuple[int | None, str]]] = {}
+
+    def targets(self, client_id: str) -> list[tuple[int | None, str]]:
+        if client_id == SUPPORT_AUDIENCE:
+            urls = self.runtime.settings.support_channel_urls
+            return [(None, f"support:{i}") for i in range(len(urls))]
+        if client_id not in self._by_client:
+            rows = self.session.scalars(
+                select(Channel)
+                .where(Channel.client_id == client_id, Channel.active.is_(True))
+                .order_by(Channel.priority, Channel.id)
+            )
+            self._by_client[client_id] = [(c.id, c.name) for c in rows]
+        return self._by_client[client_id]
+
+
+def _materialise(
+    session: Session,
+    runtime: Runtime,
+    event: FinalityEvent | None,
+    plan: NoticePlan,
+    channels: ChannelCache,
+) -> Notice | None:
+    """Write one planned notice and its deliveries, unless it was already sent."""
+    if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
+        return None
+    client = None if plan.for_support else session.get(Client, plan.client_id)
+    notice = Notice(
+        event_pk=event.id if event else None,
+        client_id=plan.client_id,
+        trade_id=plan.trade_id,
+        batch_id=plan.batch_id,
+        kind=plan.kind,
+        variant=plan.variant,
+        dedup_key=plan.dedup_key,
+        status=NoticeStatus.PENDING,
+        context=plan.context,
+        locale=client.locale if client else runtime.settings.support_locale,
+        timezone=client.timezone if client else runtime.settings.support_timezone,
+        supersedes_id=plan.supersedes_id,
+        resend_of_id=plan.resend_of_id,
+        deadline_at=plan.deadline_at,
+        created_at=runtime.clock(),
+    )
+    session.add(notice)
+    for channel_id, target in channels.targets(plan.client_id):
+        notice.deliveries.append(new_delivery(runtime, channel_id=channel_id, target=target))
+    return notice
+
+
+def new_delivery(runtime: Runtime, *, channel_id: int | None, target: str) -> Delivery:
+    return Delivery(
+        channel_id=channel_id,
+        target=target,
+        max_attempts=runtime.settings.delivery_max_attempts,
+        next_attempt_at=runtime.clock(),
+        message_id="msg_" + secrets.token_hex(12),
+        created_at=runtime.clock(),
+    )
