@@ -290,7 +290,7 @@ class Service:
             # gunicorn 25+ opens ~/.gunicorn/gunicorn.ctl; keep ours from taking a
             # running service's socket.
             web += ["--control-socket", str(self.workdir / "gunicorn.ctl")]
-        self._spawn("web", [*web, "notifier:create_app()"])
+        self._spawn("web", [*web, "notifier.api.app:create_app()"])
         self._spawn(
             "worker",
             [

@@ -205,7 +205,7 @@ def make_event(template: dict[str, Any], run_id: str, index: int) -> dict[str, A
 
 
 def run(args: argparse.Namespace) -> int:
-    from notifier import create_app
+    from notifier.api.app import create_app
     from notifier.config import load_settings
     from notifier.worker import pipeline
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from notifier.calendar import MarketCalendars
 from notifier.config import Settings
 from notifier.db import Database
 from notifier.rendering.renderer import Renderer
 from notifier.retry import RetryPolicy
-from notifier.secrets import Vault
+from notifier.secrets import Vault, install_log_redaction, remember_secret
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 
 class Clock(Protocol):
@@ -32,6 +35,8 @@ class Runtime:
     clock: Clock = field(default=system_clock)
     # Derived from settings: the one place that decides retry waits and exhaustion.
     retry: RetryPolicy = field(init=False)
+    # The Celery app work is published to (notifier.worker.celery_app.make_celery sets it).
+    broker: Celery | None = None
 
     def __post_init__(self) -> None:
         self.retry = RetryPolicy(
@@ -39,6 +44,16 @@ class Runtime:
             max_attempts=self.settings.delivery_max_attempts,
             jitter=self.settings.retry_jitter,
         )
+
+    @classmethod
+    def boot(cls, settings: Settings) -> Runtime:
+        """The runtime of a web or worker process: secrets known to the log redaction."""
+        for _role, key in settings.api_keys:
+            remember_secret(key)
+        for url in settings.support_channel_urls:
+            remember_secret(url)
+        install_log_redaction()
+        return cls.from_settings(settings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

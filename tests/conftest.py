@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.config import Settings, load_settings
 from notifier.runtime import Runtime
 from tests.support.receivers import SmtpSink, WebhookReceiver

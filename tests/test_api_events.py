@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.config import load_settings
 from notifier.runtime import Runtime
 from tests.conftest import DATA_DIR, PRODUCER, SUPPORT, auth, load_event, make_env

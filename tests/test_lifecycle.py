@@ -13,7 +13,7 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.config import Settings
 from notifier.models import Notice
 from notifier.notices.escalation import escalate_at_risk

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.config import Settings
 from notifier.models import Delivery
 from notifier.runtime import Runtime

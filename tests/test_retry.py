@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.config import Settings, load_settings
 from notifier.models import Channel, Delivery
 from notifier.retry import DEFAULT_SCHEDULE, RetryPolicy, parse_retry_after

@@ -27,7 +27,7 @@ def redeliver_one(delivery_id: int) -> tuple[Response, int]:
         raise ApiError(404, "not_found", "No delivery with this id.") from None
     except CannotRedeliver as exc:
         raise ApiError(409, "cannot_redeliver", str(exc), {"delivery_id": [str(exc)]}) from None
-    enqueue_delivery(done.delivery_id)
+    enqueue_delivery(current_app.extensions["notifier"], done.delivery_id)
     return jsonify(
         {
             "delivery_id": done.delivery_id,

@@ -36,7 +36,7 @@ def post_event() -> tuple[Response, int]:
         ) from None
     if not result.created:
         return jsonify(result.response), 200
-    enqueue_notices(result.notice_ids)
+    enqueue_notices(runtime, result.notice_ids)
     return jsonify(result.response), 202
 
 

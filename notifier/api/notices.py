@@ -56,5 +56,5 @@ def resend(notice_id: int) -> tuple[Response, int]:
         if exc.replaced_by is not None:
             fields["replaced_by"] = [str(exc.replaced_by)]
         raise ApiError(409, "cannot_resend", str(exc), fields) from None
-    enqueue_notices([resent.notice_id])
+    enqueue_notices(current_app.extensions["notifier"], [resent.notice_id])
     return jsonify({"notice_id": resent.notice_id, "resend_of": resent.resend_of}), 202

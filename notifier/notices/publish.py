@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import current_app
+from notifier.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def _send(name: str, args: list[object], countdown: float | None = None) -> bool:
-    celery = current_app.extensions["celery"]
+def _send(runtime: Runtime, name: str, args: list[object], countdown: float | None = None) -> bool:
+    assert runtime.broker is not None  # the callers checked settings.enqueue and the broker
     try:
-        celery.send_task(name, args=args, countdown=countdown, retry=False)
+        runtime.broker.send_task(name, args=args, countdown=countdown, retry=False)
     except Exception as exc:  # any broker error: the relay picks the work up later
         log.warning(
             "broker unavailable, %s(%s) left for the relay: %s", name, args, type(exc).__name__
@@ -31,16 +31,18 @@ def _send(name: str, args: list[object], countdown: float | None = None) -> bool
 NOTICES_PER_TASK = 50
 
 
-def enqueue_notices(notice_ids: Iterable[int]) -> None:
-    if not current_app.extensions["notifier"].settings.enqueue:
+def enqueue_notices(runtime: Runtime, notice_ids: Iterable[int]) -> None:
+    if not runtime.settings.enqueue or runtime.broker is None:
         return
     ids = list(notice_ids)
     for start in range(0, len(ids), NOTICES_PER_TASK):
-        if not _send("notifier.tasks.process_notices", [ids[start : start + NOTICES_PER_TASK]]):
+        if not _send(
+            runtime, "notifier.tasks.process_notices", [ids[start : start + NOTICES_PER_TASK]]
+        ):
             return  # the broker is down; do not wait on it once per chunk
 
 
-def enqueue_delivery(delivery_id: int, countdown: float | None = None) -> bool:
-    if not current_app.extensions["notifier"].settings.enqueue:
+def enqueue_delivery(runtime: Runtime, delivery_id: int, countdown: float | None = None) -> bool:
+    if not runtime.settings.enqueue or runtime.broker is None:
         return False
-    return _send("notifier.tasks.deliver", [delivery_id], countdown)
+    return _send(runtime, "notifier.tasks.deliver", [delivery_id], countdown)

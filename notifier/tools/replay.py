@@ -38,7 +38,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier import create_app
+from notifier.api.app import create_app
 from notifier.api.schemas.clients import ClientSchema
 from notifier.api.schemas.events import FinalityEventSchema
 from notifier.config import Settings, load_settings

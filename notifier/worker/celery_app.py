@@ -7,9 +7,9 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger
-from flask import Flask
 
 from notifier.config import Settings
+from notifier.runtime import Runtime
 from notifier.secrets import install_log_redaction
 
 
@@ -28,16 +28,22 @@ def _broker_options(settings: Settings) -> dict[str, Any]:
     return {"visibility_timeout": 3600}
 
 
-def init_celery(app: Flask, settings: Settings) -> Celery:
-    """Create the Celery app whose tasks run inside ``app``'s context."""
+class RuntimeTask(Task):  # type: ignore[misc]  # celery ships no type information
+    """A task of one Celery app, carrying that app's runtime (set by :func:`make_celery`)."""
 
-    class FlaskTask(Task):  # type: ignore[misc]  # celery ships no type information
-        def __call__(self, *args: object, **kwargs: object) -> object:
-            with app.app_context():
-                return self.run(*args, **kwargs)
+    runtime: Runtime
 
+
+def make_celery(runtime: Runtime) -> Celery:
+    """Create the Celery app whose tasks run with ``runtime``; publishing goes through it."""
+    settings = runtime.settings
+
+    class AppTask(RuntimeTask):
+        pass
+
+    AppTask.runtime = runtime
     settings.var_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
-    celery = Celery(app.name, task_cls=FlaskTask)
+    celery = Celery("notifier", task_cls=AppTask)
     celery.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=_broker_options(settings),
@@ -65,7 +71,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
         include=["notifier.worker.tasks"],
     )
     celery.set_default()
-    app.extensions["celery"] = celery
+    runtime.broker = celery
     return celery
 
 

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
-from flask import current_app
 
 from notifier.notices import escalation
 from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
 from notifier.worker import pipeline
 from notifier.worker import relay as relay_service
-
-
-def _runtime() -> Runtime:
-    runtime: Runtime = current_app.extensions["notifier"]
-    return runtime
-
+from notifier.worker.celery_app import RuntimeTask
 
 # A broker countdown is held unacknowledged by a worker; on Redis one longer than the
 # visibility timeout (an hour) is handed out again, and a worker restart drops none but
@@ -24,36 +18,36 @@ def _runtime() -> Runtime:
 COUNTDOWN_LIMIT_SECONDS = 600.0
 
 
-def _hand_on(follow_up: pipeline.FollowUp) -> None:
+def _hand_on(runtime: Runtime, follow_up: pipeline.FollowUp) -> None:
     """Schedule near retries at their wait and send new notices (escalations) on."""
     for retry in follow_up.retries:
         if retry.delay <= COUNTDOWN_LIMIT_SECONDS:
-            enqueue_delivery(retry.delivery_id, countdown=retry.delay)
-    enqueue_notices(follow_up.notice_ids)
+            enqueue_delivery(runtime, retry.delivery_id, countdown=retry.delay)
+    enqueue_notices(runtime, follow_up.notice_ids)
 
 
-@shared_task(name="notifier.tasks.process_notices", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
-def process_notices(notice_ids: list[int]) -> None:
+@shared_task(name="notifier.tasks.process_notices", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def process_notices(task: RuntimeTask, notice_ids: list[int]) -> None:
     """Render notices and attempt their deliveries, in the order given."""
-    _hand_on(pipeline.process_notices(_runtime(), notice_ids))
+    _hand_on(task.runtime, pipeline.process_notices(task.runtime, notice_ids))
 
 
-@shared_task(name="notifier.tasks.deliver", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
-def deliver(delivery_id: int) -> None:
+@shared_task(name="notifier.tasks.deliver", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def deliver(task: RuntimeTask, delivery_id: int) -> None:
     """Attempt one delivery and schedule its next attempt if it failed."""
-    _hand_on(pipeline.deliver(_runtime(), delivery_id))
+    _hand_on(task.runtime, pipeline.deliver(task.runtime, delivery_id))
 
 
-@shared_task(name="notifier.tasks.relay", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
-def relay() -> None:
+@shared_task(name="notifier.tasks.relay", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
-    due = relay_service.find_due_work(_runtime())
-    enqueue_notices(due.notice_ids)
+    due = relay_service.find_due_work(task.runtime)
+    enqueue_notices(task.runtime, due.notice_ids)
     for delivery_id in due.delivery_ids:
-        enqueue_delivery(delivery_id)
+        enqueue_delivery(task.runtime, delivery_id)
 
 
-@shared_task(name="notifier.tasks.check_deadlines", acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
-def check_deadlines() -> None:
+@shared_task(name="notifier.tasks.check_deadlines", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def check_deadlines(task: RuntimeTask) -> None:
     """Escalate confirmations at risk of missing their deadline."""
-    enqueue_notices(escalation.escalate_at_risk(_runtime()))
+    enqueue_notices(task.runtime, escalation.escalate_at_risk(task.runtime))
