@@ -12,6 +12,7 @@ from jinja2 import UndefinedError
 from markupsafe import escape
 
 from notifier.config import PROJECT_ROOT
+from notifier.notices.kinds import KINDS as NOTICE_KINDS
 from notifier.rendering.catalogs import load_translations
 from notifier.rendering.renderer import FORMATS, Formatter, Rendered, Renderer, escape_markdown
 from tests.support import samples
@@ -29,18 +30,7 @@ ZONES = {
     "es": ("Europe/Madrid", "CET (UTC+01:00)"),
     "ja": ("Asia/Tokyo", "JST (UTC+09:00)"),
 }
-KINDS = (
-    "confirmation_l1",
-    "confirmation_l2",
-    "primer_l2",
-    "reversal",
-    "delay",
-    "correction",
-    "cancellation",
-    "escalation",
-    "execution_confirmation",
-    "finality_revoked",
-)
+KINDS = tuple(NOTICE_KINDS)
 SAMPLES = samples.all_samples()
 CONFIRMATIONS = [
     ("confirmation_l1", "final"),

@@ -21,8 +21,40 @@ from notifier.runtime import Runtime
 from notifier.states import DeliveryStatus, EventStatus
 
 SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
-# Notices that confirm a trade to its client; the newest one is what a later notice refers to.
-CONFIRMING_KINDS = ("execution_confirmation", "confirmation_l1", "confirmation_l2", "correction")
+
+
+@dataclass(frozen=True)
+class NoticeKind:
+    """One kind of notice: its templates live in ``templates/<name>/``.
+
+    The registry below is the one list of kinds: the API's filters, the template check
+    (tests/test_kinds.py) and the tests' samples derive from it. A new kind is its
+    templates, an entry here and its plan builder.
+    """
+
+    name: str
+    what: str
+    # Confirms a trade to its client; the newest one is what a later notice refers to.
+    confirming: bool = False
+    audience: str = "client"  # or "support"
+
+
+KINDS: dict[str, NoticeKind] = {
+    kind.name: kind
+    for kind in (
+        NoticeKind("confirmation_l1", "the trade is final on Layer-1", confirming=True),
+        NoticeKind("confirmation_l2", "provisional or final in a Layer-2 batch", confirming=True),
+        NoticeKind("primer_l2", "what Layer-2 finality means, before a client's first L2 trade"),
+        NoticeKind("reversal", "a Layer-2 batch failed: what happens to the trade"),
+        NoticeKind("delay", "finality comes later than announced: the new window"),
+        NoticeKind("correction", "the trade's details changed: old -> new", confirming=True),
+        NoticeKind("cancellation", "a confirmation is void: the trade is cancelled or moved"),
+        NoticeKind("escalation", "support must act: failures, deadlines", audience="support"),
+        NoticeKind("execution_confirmation", "the trade was executed", confirming=True),
+        NoticeKind("finality_revoked", "a final Layer-2 batch was revoked"),
+    )
+}
+CONFIRMING_KINDS = tuple(name for name, kind in KINDS.items() if kind.confirming)
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,10 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate
 
 from notifier.api.schemas.events import EVENT_TYPES
+from notifier.notices.kinds import KINDS
 from notifier.states import EventStatus, NoticeStatus
 
-NOTICE_KINDS = (
-    "confirmation_l1",
-    "confirmation_l2",
-    "primer_l2",
-    "reversal",
-    "delay",
-    "correction",
-    "cancellation",
-    "escalation",
-    "execution_confirmation",
-    "finality_revoked",
-)
+NOTICE_KINDS = tuple(KINDS)  # the registry in notifier.notices.kinds
 
 
 def _id_text() -> fields.String:
