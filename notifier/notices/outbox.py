@@ -7,6 +7,8 @@ committed, and the relay finds anything the broker never got.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 
 from sqlalchemy import select
@@ -56,7 +58,7 @@ class ChannelCache:
     def targets(self, client_id: str) -> list[tuple[int | None, str]]:
         if client_id == SUPPORT_AUDIENCE:
             urls = self.runtime.settings.support_channel_urls
-            return [(None, f"support:{i}") for i in range(len(urls))]
+            return [(None, support_target(self.runtime, url)) for url in urls]
         if client_id not in self._by_client:
             rows = self.session.scalars(
                 select(Channel)
@@ -110,3 +112,24 @@ def new_delivery(runtime: Runtime, *, channel_id: int | None, target: str) -> De
         message_id="msg_" + secrets.token_hex(12),
         created_at=runtime.clock(),
     )
+
+
+# Support channels are configuration (NOTIFIER_SUPPORT_CHANNELS), not rows. A delivery
+# names its support channel by a keyed fingerprint of the URL, never by its position in
+# the list: reordering or shortening the list while an escalation is queued must not send
+# it to another channel. HMAC with the service key, because an Apprise URL holds a
+# credential and a plain hash of a weak one could be guessed back.
+SUPPORT_PREFIX = "support:"
+
+
+def support_target(runtime: Runtime, url: str) -> str:
+    digest = hmac.new(runtime.settings.secret_key, url.encode(), hashlib.sha256).hexdigest()
+    return SUPPORT_PREFIX + digest[:16]
+
+
+def support_url(runtime: Runtime, target: str) -> str | None:
+    """The configured support URL a delivery was written for; None if it was removed."""
+    for url in runtime.settings.support_channel_urls:
+        if hmac.compare_digest(support_target(runtime, url), target):
+            return url
+    return None

@@ -12,6 +12,7 @@ from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
 from notifier.models import Delivery, Notice
 from notifier.notices import escalation
+from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
     claim_delivery,
@@ -67,6 +68,9 @@ _SENT_DELIVERY = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+
+
+SUPPORT_CHANNEL_GONE = "support channel removed from NOTIFIER_SUPPORT_CHANNELS"
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,25 @@ def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | No
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
     try:
         url, secret = _target(runtime, delivery)
-    except (IndexError, ValueError):
+    except SupportChannelGone:
+        # Not sent anywhere else: the escalation stays visible to support as failed.
+        log.error(
+            "support delivery %s: its channel is no longer in NOTIFIER_SUPPORT_CHANNELS",
+            delivery_id,
+        )
         url, secret = "", None
     return Claimed(delivery_id, url, secret, delivery.message_id, _message(notice))
 
 
+class SupportChannelGone(Exception):
+    """A support delivery's channel was removed from the configuration after it was queued."""
+
+
 def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
     # Called between transactions: a slow receiver holds no database lock.
+    if not claimed.url:
+        now = runtime.clock()
+        return channels.Outcome("failed", now, now, SUPPORT_CHANNEL_GONE)
     return channels.send(
         claimed.url,
         claimed.message,
@@ -244,5 +260,7 @@ def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
         remember_secret(url)
         remember_secret(secret)
         return url, secret
-    index = int(delivery.target.removeprefix("support:"))
-    return runtime.settings.support_channel_urls[index], None
+    configured = support_url(runtime, delivery.target)
+    if configured is None:
+        raise SupportChannelGone(delivery.target)
+    return configured, None
