@@ -13,7 +13,7 @@ from sqlalchemy import select
 from notifier.calendar import VENUES, MarketCalendars, confirmation_deadline
 from notifier.config import ConfigError, load_settings
 from notifier.models import Notice
-from notifier.notices.kinds import with_cycle_label
+from notifier.notices.contexts import with_cycle_label
 from notifier.notices.views import notice_view
 from notifier.runtime import Runtime
 from notifier.tools.replay import replay_file

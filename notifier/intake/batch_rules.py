@@ -23,15 +23,13 @@ from notifier.intake.rule_base import (
 )
 from notifier.intake.transitions import Send, Signal, step
 from notifier.models import Batch, Client, Notice, TradeState
+from notifier.notices.contexts import affected_entry, finalised_context
 from notifier.notices.kinds import (
     Decision,
     NoticePlan,
-    affected_entry,
-    base_context,
     confirmation_plan,
+    delay_plan,
     escalation_plan,
-    finalised_context,
-    original_ref,
 )
 from notifier.states import BatchStatus, TradeStatus
 
@@ -181,22 +179,18 @@ def _batch_delayed(rule: Rule) -> Decision:
             continue
         if step(state.status, Signal.DELAYED).send is None:
             continue
-        context = base_context(rule.runtime, client, rule.event_id) | {
-            "variant": "batch",
-            "trade": latest.context["trade"],
-            "batch": data,
-            "expected_final_by": None,
-            "reason": rule.body["reason"],
-            "original": original_ref(latest),
-        }
         plans.append(
-            NoticePlan(
-                kind="delay",
-                client_id=client.id,
+            delay_plan(
+                rule.runtime,
+                client,
+                rule.event_id,
+                scope="batch",
                 trade_id=state.trade_id,
-                batch_id=batch.batch_id,
-                context=context,
-                dedup_key=f"delay:{batch.batch_id}:{to}:{state.trade_id}",
+                trade=latest.context["trade"],
+                latest=latest,
+                batch=data,
+                reason=rule.body["reason"],
+                rolled_to=to,
             )
         )
     if not plans:

@@ -21,18 +21,17 @@ from notifier.intake.rule_base import (
 )
 from notifier.intake.transitions import Send, Signal, step
 from notifier.models import Batch, Client, FinalityEvent, Notice, TradeState
+from notifier.notices.contexts import deadline_for
 from notifier.notices.kinds import (
     Decision,
     NoticePlan,
-    base_context,
+    cancellation_plan,
     confirmation_plan,
-    deadline_for,
+    correction_plan,
+    delay_plan,
     escalation_plan,
     execution_plan,
-    original_ref,
     primer_plan,
-    trade_changes,
-    with_cycle_label,
 )
 from notifier.states import BatchStatus, TradeStatus
 
@@ -170,25 +169,18 @@ def _delay_one(rule: Rule, client: Client, state: TradeState) -> Decision:
     if found.send is None:
         return Decision.stored(found.why_not or "")
     trade, finality = rule.body["trade"], rule.body["finality"]
-    latest = latest_confirming(rule.session, trade["trade_id"])
     l2 = finality.get("l2")
-    batch = {"batch_id": l2["batch_id"], "new_batch_end_at": l2["batch_end_at"]} if l2 else None
-    context = base_context(rule.runtime, client, rule.event_id) | {
-        "variant": "trade",
-        "trade": latest.context["trade"] if latest else trade,
-        "batch": batch,
-        "expected_final_by": finality.get("expected_final_by"),
-        "reason": rule.body.get("reason"),
-        "original": original_ref(latest),
-    }
-    plan = NoticePlan(
-        kind="delay",
-        variant="trade",
-        client_id=client.id,
+    plan = delay_plan(
+        rule.runtime,
+        client,
+        rule.event_id,
+        scope="trade",
         trade_id=trade["trade_id"],
-        batch_id=l2["batch_id"] if l2 else None,
-        context=context,
-        dedup_key=f"delay:trade:{rule.event_id}",
+        trade=trade,
+        latest=latest_confirming(rule.session, trade["trade_id"]),
+        batch={"batch_id": l2["batch_id"], "new_batch_end_at": l2["batch_end_at"]} if l2 else None,
+        reason=rule.body.get("reason"),
+        expected_final_by=finality.get("expected_final_by"),
     )
     return Decision(plans=[*plans, plan])
 
@@ -232,57 +224,31 @@ def _replace_confirmation(rule: Rule, client: Client, signal: Signal) -> Decisio
 
 
 def _correction(rule: Rule, client: Client, state: TradeState, original: Notice) -> NoticePlan:
-    trade = rule.body["trade"]
-    finality = rule.body.get("finality") or original.context.get("finality")
+    """Correct ``original``; a reversed trade's old "pending in batch …" block would be false."""
     reversed_ = state.status in (TradeStatus.REVERTED, TradeStatus.REVOKED)
-    if reversed_:
-        finality = None  # the old "pending in batch …" block would be false now
-    old_trade = original.context.get("trade") or {}
-    # Another client's identifiers are not this client's business: a trade moved to
-    # them shows its own account, not the one it left.
-    hidden = {"client_id"} | ({"account"} if original.client_id != client.id else set())
-    changes = [c for c in trade_changes(old_trade, trade) if c["field"] not in hidden]
-    context = base_context(rule.runtime, client, rule.event_id) | {
-        "trade": trade,
-        "original": original_ref(original),
-        "finality": with_cycle_label(finality, trade, rule.runtime) if finality else None,
-        "finality_reversed": reversed_,
-        "reallocated": original.client_id != client.id,
-        "changed_fields": [c["field"] for c in changes],
-        "changes": changes,
-    }
-    return NoticePlan(
-        kind="correction",
-        client_id=client.id,
-        trade_id=trade["trade_id"],
-        batch_id=original.batch_id,
-        dedup_key=f"correction:{rule.event_id}:{client.id}",
-        context=context,
-        supersedes_id=original.id,
-        deadline_at=deadline_for(rule.runtime, client, trade),
+    finality = rule.body.get("finality") or original.context.get("finality")
+    return correction_plan(
+        rule.runtime,
+        client,
+        rule.event_id,
+        trade=rule.body["trade"],
+        original=original,
+        finality=None if reversed_ else finality,
+        finality_reversed=reversed_,
     )
 
 
 def _cancellation(
     rule: Rule, client: Client, original: Notice, reason: dict[str, Any], variant: str
 ) -> NoticePlan:
-    """Void ``original``: the notice shows the figures of the confirmation it voids."""
-    context = base_context(rule.runtime, client, rule.event_id) | {
-        "variant": variant,
-        "trade": original.context["trade"],
-        "reason": reason if reason.get("text") else None,
-        "original": original_ref(original),
-    }
-    trade_id = original.trade_id or rule.body["trade"]["trade_id"]
-    return NoticePlan(
-        kind="cancellation",
-        variant=None if variant == "cancelled" else variant,
-        client_id=client.id,
-        trade_id=trade_id,
-        batch_id=original.batch_id,
-        dedup_key=f"cancellation:{trade_id}:{client.id}",
-        context=context,
-        supersedes_id=original.id,
+    return cancellation_plan(
+        rule.runtime,
+        client,
+        rule.event_id,
+        trade_id=original.trade_id or rule.body["trade"]["trade_id"],
+        original=original,
+        reason=reason,
+        variant=variant,
     )
 
 

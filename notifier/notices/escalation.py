@@ -22,13 +22,8 @@ from notifier.models import (
     TradeState,
     UTCDateTime,
 )
-from notifier.notices.kinds import (
-    CONFIRMING_KINDS,
-    SUPPORT_AUDIENCE,
-    affected_counts,
-    affected_entry,
-    escalation_plan,
-)
+from notifier.notices.contexts import affected_counts, affected_entry
+from notifier.notices.kinds import CONFIRMING_KINDS, SUPPORT_AUDIENCE, escalation_plan
 from notifier.notices.outbox import write_plans
 from notifier.notices.tracking import WORKER, audit, settle_notice, skip_delivery
 from notifier.runtime import Runtime

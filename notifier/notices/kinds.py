@@ -1,24 +1,32 @@
-"""Notice plans: what a rule decides to send, and the template contexts it sends them with.
+"""Notice kinds and their plan builders: what a rule decides to send, as a plan.
 
-A plan is only a decision; :mod:`notifier.intake.accept` writes plans in the event's transaction.
-The context shapes are documented in ``docs/notice-contexts.md``.
+The ``KINDS`` registry is the one list of kinds, and every plan is built here, one
+builder per kind (``BUILDERS``): a rule decides *what* happens, a builder builds *the
+plan* (its dedup key, what it supersedes, its template context). A plan is only a
+decision; :mod:`notifier.notices.outbox` writes plans in the event's transaction. The
+context pieces the builders share are in :mod:`notifier.notices.contexts`; their shapes
+are documented in ``docs/notice-contexts.md``.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import object_session
-
-from notifier.calendar import confirmation_deadline, cycle_label
-from notifier.models import Client, Delivery, Notice
+from notifier.models import Client, Notice
+from notifier.notices.contexts import (
+    affected_counts,
+    base_context,
+    deadline_for,
+    original_ref,
+    trade_changes,
+    with_cycle_label,
+)
 from notifier.runtime import Runtime
-from notifier.states import DeliveryStatus, EventStatus
+from notifier.states import EventStatus
 
 SUPPORT_AUDIENCE = "@support"  # the client_id of notices addressed to the support team
 
@@ -29,7 +37,7 @@ class NoticeKind:
 
     The registry below is the one list of kinds: the API's filters, the template check
     (tests/test_kinds.py) and the tests' samples derive from it. A new kind is its
-    templates, an entry here and its plan builder.
+    templates, an entry here and its one plan builder in ``BUILDERS``.
     """
 
     name: str
@@ -55,8 +63,6 @@ KINDS: dict[str, NoticeKind] = {
     )
 }
 CONFIRMING_KINDS = tuple(name for name, kind in KINDS.items() if kind.confirming)
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,99 +95,6 @@ class Decision:
     @classmethod
     def stored(cls, reason: str) -> Decision:
         return cls(status=EventStatus.STORED, reason=reason)
-
-
-def base_context(runtime: Runtime, client: Client | None, event_id: str) -> dict[str, Any]:
-    settings = runtime.settings
-    who = {"id": client.id, "name": client.name} if client else {"id": "support", "name": "Support"}
-    return {
-        "firm": {"name": settings.firm_name, "support_url": settings.support_url},
-        "client": who,
-        "event_id": event_id,
-        "copy": False,
-    }
-
-
-def with_cycle_label(
-    finality: dict[str, Any], trade: dict[str, Any], runtime: Runtime
-) -> dict[str, Any]:
-    """Return the finality block with T+N computed from the venue's calendar.
-
-    The client is shown the computed label. A label the producer sent is kept as
-    ``producer_cycle_label`` and ``cycle_label_mismatch`` says whether it disagreed, for
-    support (docs/events.md, "T+N"). ``final_on`` is the venue business day of finality.
-    """
-    finality = dict(finality)
-    if not (finality.get("final_at") and trade.get("trade_date")):
-        return finality
-    calendar = runtime.calendar.for_venue(trade.get("venue_mic"))
-    final_at = datetime.fromisoformat(finality["final_at"])
-    trade_date = date.fromisoformat(trade["trade_date"])
-    # A block computed before (a correction re-uses the confirmation's) holds the
-    # producer's label aside; its cycle_label is ours and must not pass for theirs.
-    computed_before = "cycle_label_mismatch" in finality
-    producer = finality.get("producer_cycle_label" if computed_before else "cycle_label")
-    finality.pop("producer_cycle_label", None)
-    computed = cycle_label(trade_date, final_at, calendar)
-    finality["cycle_label"] = computed
-    finality["cycle_calendar"] = calendar.code
-    finality["final_on"] = calendar.on_or_after(calendar.local_date(final_at)).isoformat()
-    finality["cycle_label_mismatch"] = bool(producer) and producer != computed
-    if producer:
-        finality["producer_cycle_label"] = producer
-    if finality["cycle_label_mismatch"]:
-        log.warning(
-            "trade %s: producer cycle label %s, computed %s (%s calendar)",
-            trade.get("trade_id"),
-            producer,
-            computed,
-            calendar.code,
-        )
-    return finality
-
-
-def original_ref(notice: Notice | None) -> dict[str, Any] | None:
-    """Name a notice as the client saw it: its subject and the date it was issued, or that
-    it never went out. ``notice_id`` and ``event_id`` are for machines; templates do not
-    print them (the client never saw either).
-
-    The row is locked first: a worker may be sending the notice this very moment, and
-    what the reference says must match whether it went out (a replaced notice's unsent
-    deliveries are skipped in this same transaction).
-    """
-    if notice is None:
-        return None
-    session = object_session(notice)
-    went_out = False
-    if session is not None:
-        session.refresh(notice, with_for_update=True)
-        went_out = bool(session.scalar(_WENT_OUT, {"notice_id": notice.id}))
-    sent = went_out and notice.subject is not None and notice.rendered_at is not None
-    return {
-        "notice_id": notice.id,
-        "event_id": notice.event.event_id if notice.event else None,
-        "trade_id": notice.trade_id,
-        "sent": sent,
-        "subject": notice.subject if sent else None,
-        "sent_at": notice.rendered_at.isoformat() if sent and notice.rendered_at else None,
-    }
-
-
-# Sent, or on the wire now (a replaced notice's attempt in flight is not called back).
-_WENT_OUT = select(func.count(Delivery.id)).where(
-    Delivery.notice_id == bindparam("notice_id"),
-    Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING)),
-)
-
-
-def deadline_for(runtime: Runtime, client: Client, trade: dict[str, Any]) -> datetime:
-    """Return the client's confirmation deadline, in the trade venue's calendar."""
-    return confirmation_deadline(
-        client.regime,
-        datetime.fromisoformat(trade["executed_at"]),
-        date.fromisoformat(trade["settlement_date"]),
-        runtime.calendar.for_venue(trade.get("venue_mic")),
-    )
 
 
 def execution_plan(
@@ -240,36 +153,6 @@ def confirmation_plan(
     )
 
 
-def finalised_context(
-    previous: dict[str, Any],
-    runtime: Runtime,
-    event_id: str,
-    batch: dict[str, Any],
-    value_date: str | None = None,
-) -> dict[str, Any]:
-    """Turn a provisional L2 confirmation's context into the final one for ``batch``.
-
-    A trade rolled to another batch settles in that batch's window, on the new value
-    date the delay announced (``value_date``).
-    """
-    context = copy.deepcopy(previous)
-    finality = context["finality"]
-    finality["status"] = "final"
-    finality["final_at"] = batch["final_at"]
-    finality.pop("cycle_label", None)
-    finality.pop("expected_final_by", None)
-    if finality["l2"]["batch_id"] != batch["batch_id"]:
-        finality["l2"].pop("batch_window_start", None)  # the old batch's window
-    if value_date:
-        context["trade"] = dict(context["trade"], settlement_date=value_date)
-    finality["l2"]["batch_id"] = batch["batch_id"]
-    finality["l2"]["batch_end_at"] = batch["batch_end_at"]
-    context["finality"] = with_cycle_label(finality, context["trade"], runtime)
-    context["event_id"] = event_id
-    context["copy"] = False
-    return context
-
-
 def primer_plan(runtime: Runtime, client: Client, event_id: str) -> NoticePlan:
     """Plan the L1-vs-L2 primer that precedes a client's first Layer-2 notice (once)."""
     settings = runtime.settings
@@ -314,13 +197,6 @@ def escalation_plan(
     )
 
 
-def affected_counts(affected: list[dict[str, Any]]) -> dict[str, int]:
-    return {
-        "trades": len({a["trade_id"] for a in affected if a.get("trade_id")}),
-        "clients": len({a["client_id"] for a in affected}),
-    }
-
-
 def failure_plan(
     runtime: Runtime,
     client: Client,
@@ -358,19 +234,148 @@ def failure_plan(
     )
 
 
-def trade_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """List each trade key that differs, with its old and new value (sorted by key)."""
-    return [
-        {"field": key, "old": old.get(key), "new": new.get(key)}
-        for key in sorted(set(old) | set(new))
-        if old.get(key) != new.get(key)
-    ]
+def delay_plan(
+    runtime: Runtime,
+    client: Client,
+    event_id: str,
+    *,
+    scope: str,
+    trade_id: str,
+    trade: dict[str, Any],
+    latest: Notice | None,
+    batch: dict[str, Any] | None,
+    reason: dict[str, Any] | None,
+    expected_final_by: str | None = None,
+    rolled_to: str | None = None,
+) -> NoticePlan:
+    """Plan a delay of one trade, said of the trade itself or of its batch (``scope``).
 
-
-def affected_entry(notice: Notice, client: Client | None) -> dict[str, Any]:
-    return {
-        "client_id": notice.client_id,
-        "client_name": client.name if client else notice.client_id,
-        "trade_id": notice.trade_id,
-        "notice_id": notice.id,
+    A trade-level delay is keyed by its event; a batch-level one by the batch and where
+    it went (``rolled_to``: the next batch or the new value date), once per trade. The
+    notice shows the trade as the client last saw it.
+    """
+    context = base_context(runtime, client, event_id) | {
+        "variant": scope,
+        "trade": latest.context["trade"] if latest else trade,
+        "batch": batch,
+        "expected_final_by": expected_final_by,
+        "reason": reason,
+        "original": original_ref(latest),
     }
+    batch_id = batch["batch_id"] if batch else None
+    by_trade = scope == "trade"
+    return NoticePlan(
+        kind="delay",
+        variant="trade" if by_trade else None,
+        client_id=client.id,
+        trade_id=trade_id,
+        batch_id=batch_id,
+        context=context,
+        dedup_key=f"delay:trade:{event_id}"
+        if by_trade
+        else f"delay:{batch_id}:{rolled_to}:{trade_id}",
+    )
+
+
+def correction_plan(
+    runtime: Runtime,
+    client: Client,
+    event_id: str,
+    *,
+    trade: dict[str, Any],
+    original: Notice,
+    finality: dict[str, Any] | None,
+    finality_reversed: bool,
+) -> NoticePlan:
+    """Plan the correction of ``original``: the trade's new details, old -> new.
+
+    ``finality`` is the block to show (None when the trade's finality was reversed).
+    """
+    reallocated = original.client_id != client.id
+    old_trade = original.context.get("trade") or {}
+    # Another client's identifiers are not this client's business: a trade moved to
+    # them shows its own account, not the one it left.
+    hidden = {"client_id"} | ({"account"} if reallocated else set())
+    changes = [c for c in trade_changes(old_trade, trade) if c["field"] not in hidden]
+    context = base_context(runtime, client, event_id) | {
+        "trade": trade,
+        "original": original_ref(original),
+        "finality": with_cycle_label(finality, trade, runtime) if finality else None,
+        "finality_reversed": finality_reversed,
+        "reallocated": reallocated,
+        "changed_fields": [c["field"] for c in changes],
+        "changes": changes,
+    }
+    return NoticePlan(
+        kind="correction",
+        client_id=client.id,
+        trade_id=trade["trade_id"],
+        batch_id=original.batch_id,
+        dedup_key=f"correction:{event_id}:{client.id}",
+        context=context,
+        supersedes_id=original.id,
+        deadline_at=deadline_for(runtime, client, trade),
+    )
+
+
+def cancellation_plan(
+    runtime: Runtime,
+    client: Client,
+    event_id: str,
+    *,
+    trade_id: str,
+    original: Notice,
+    reason: dict[str, Any],
+    variant: str,
+) -> NoticePlan:
+    """Plan voiding ``original`` (``variant`` cancelled or reallocated): the notice shows
+    the figures of the confirmation it voids."""
+    context = base_context(runtime, client, event_id) | {
+        "variant": variant,
+        "trade": original.context["trade"],
+        "reason": reason if reason.get("text") else None,
+        "original": original_ref(original),
+    }
+    return NoticePlan(
+        kind="cancellation",
+        variant=None if variant == "cancelled" else variant,
+        client_id=client.id,
+        trade_id=trade_id,
+        batch_id=original.batch_id,
+        dedup_key=f"cancellation:{trade_id}:{client.id}",
+        context=context,
+        supersedes_id=original.id,
+    )
+
+
+def copy_plan(original: Notice, first: int, number: int) -> NoticePlan:
+    """Plan copy ``number`` of a sent notice, of any kind: its context, marked COPY.
+
+    ``first`` is the notice copies are numbered from (copies of copies point at it).
+    """
+    return NoticePlan(
+        kind=original.kind,
+        variant=original.variant,
+        client_id=original.client_id,
+        trade_id=original.trade_id,
+        batch_id=original.batch_id,
+        dedup_key=f"resend:{first}:{number}",
+        context=copy.deepcopy(original.context) | {"copy": True},
+        resend_of_id=first,
+    )
+
+
+# Each registered kind's one builder; tests/test_kinds.py holds this to KINDS. A copy
+# (copy_plan) is not a kind of its own: it repeats a notice of any kind.
+BUILDERS: dict[str, Callable[..., NoticePlan]] = {
+    "confirmation_l1": confirmation_plan,
+    "confirmation_l2": confirmation_plan,
+    "primer_l2": primer_plan,
+    "reversal": failure_plan,
+    "delay": delay_plan,
+    "correction": correction_plan,
+    "cancellation": cancellation_plan,
+    "escalation": escalation_plan,
+    "execution_confirmation": execution_plan,
+    "finality_revoked": failure_plan,
+}

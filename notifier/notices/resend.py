@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from notifier.models import Notice
-from notifier.notices.kinds import NoticePlan
+from notifier.notices.kinds import copy_plan
 from notifier.notices.outbox import write_plans
 from notifier.notices.tracking import audit
 from notifier.runtime import Runtime
@@ -49,17 +48,7 @@ def resend_notice(runtime: Runtime, notice_id: int, reason: str, actor: str) -> 
         # Copies of copies point at the first notice, so one count numbers them all.
         first = original.resend_of_id or original.id
         copies = session.scalar(select(func.count()).where(Notice.resend_of_id == first)) or 0
-        context = copy.deepcopy(original.context) | {"copy": True}
-        plan = NoticePlan(
-            kind=original.kind,
-            variant=original.variant,
-            client_id=original.client_id,
-            trade_id=original.trade_id,
-            batch_id=original.batch_id,
-            dedup_key=f"resend:{first}:{copies + 1}",
-            context=context,
-            resend_of_id=first,
-        )
+        plan = copy_plan(original, first, copies + 1)
         (created,) = write_plans(session, runtime, [plan], original.event, actor)
         audit(
             session,
