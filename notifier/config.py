@@ -11,7 +11,7 @@ import base64
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -62,7 +62,6 @@ class Settings:
     # give, in the currency's minor units (1 = one cent in USD, one yen in JPY).
     amount_tolerance_minor_units: int = 1
     enqueue: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sender_name(self) -> str:

@@ -39,12 +39,6 @@ def new_api_key() -> str:
     return "ntf_" + secrets.token_urlsafe(32)
 
 
-def new_webhook_secret() -> str:
-    import base64
-
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 # userinfo in any scheme://user:pass@host, and the usual secret-bearing tokens.
 _PATTERNS = [
     re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@'\"]*@"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from notifier import task_names
 from notifier.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,11 @@ def enqueue_notices(runtime: Runtime, notice_ids: Iterable[int]) -> None:
         return
     ids = list(notice_ids)
     for start in range(0, len(ids), NOTICES_PER_TASK):
-        if not _send(
-            runtime, "notifier.tasks.process_notices", [ids[start : start + NOTICES_PER_TASK]]
-        ):
+        if not _send(runtime, task_names.PROCESS_NOTICES, [ids[start : start + NOTICES_PER_TASK]]):
             return  # the broker is down; do not wait on it once per chunk
 
 
 def enqueue_delivery(runtime: Runtime, delivery_id: int, countdown: float | None = None) -> bool:
     if not runtime.settings.enqueue or runtime.broker is None:
         return False
-    return _send(runtime, "notifier.tasks.deliver", [delivery_id], countdown)
+    return _send(runtime, task_names.DELIVER, [delivery_id], countdown)

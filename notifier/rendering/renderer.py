@@ -30,10 +30,9 @@ from jinja2 import FileSystemLoader, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from notifier.rendering.catalogs import LOCALES, load_translations
+from notifier.rendering.catalogs import load_translations
 
 FORMATS = ("subject.txt", "body.txt", "body.html", "body.md")
-SUPPORTED_LOCALES = LOCALES
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from notifier import task_names
 from notifier.config import Settings
 from notifier.runtime import Runtime
 from notifier.secrets import install_log_redaction
@@ -59,11 +60,11 @@ def make_celery(runtime: Runtime) -> Celery:
         timezone="UTC",
         beat_schedule={
             "relay": {
-                "task": "notifier.tasks.relay",
+                "task": task_names.RELAY,
                 "schedule": timedelta(seconds=settings.relay_interval_seconds),
             },
             "deadlines": {
-                "task": "notifier.tasks.check_deadlines",
+                "task": task_names.CHECK_DEADLINES,
                 "schedule": timedelta(seconds=settings.deadline_check_seconds),
             },
         },

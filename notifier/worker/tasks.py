@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from notifier import task_names
 from notifier.notices import escalation
 from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
@@ -26,19 +27,19 @@ def _hand_on(runtime: Runtime, follow_up: pipeline.FollowUp) -> None:
     enqueue_notices(runtime, follow_up.notice_ids)
 
 
-@shared_task(name="notifier.tasks.process_notices", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+@shared_task(name=task_names.PROCESS_NOTICES, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def process_notices(task: RuntimeTask, notice_ids: list[int]) -> None:
     """Render notices and attempt their deliveries, in the order given."""
     _hand_on(task.runtime, pipeline.process_notices(task.runtime, notice_ids))
 
 
-@shared_task(name="notifier.tasks.deliver", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+@shared_task(name=task_names.DELIVER, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def deliver(task: RuntimeTask, delivery_id: int) -> None:
     """Attempt one delivery and schedule its next attempt if it failed."""
     _hand_on(task.runtime, pipeline.deliver(task.runtime, delivery_id))
 
 
-@shared_task(name="notifier.tasks.relay", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+@shared_task(name=task_names.RELAY, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
     due = relay_service.find_due_work(task.runtime)
@@ -47,7 +48,7 @@ def relay(task: RuntimeTask) -> None:
         enqueue_delivery(task.runtime, delivery_id)
 
 
-@shared_task(name="notifier.tasks.check_deadlines", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+@shared_task(name=task_names.CHECK_DEADLINES, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def check_deadlines(task: RuntimeTask) -> None:
     """Escalate confirmations at risk of missing their deadline."""
     enqueue_notices(task.runtime, escalation.escalate_at_risk(task.runtime))

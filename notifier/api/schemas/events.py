@@ -15,7 +15,6 @@ from typing import Any
 
 from babel.numbers import get_currency_precision, list_currencies
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -525,12 +524,3 @@ def amount_errors(trade: dict[str, Any], tolerance: int) -> dict[str, list[str]]
             f"in {currency} (within {allowed} {currency})."
         ]
     return errors
-
-
-class EventAcceptedSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    event_id = fields.String()
-    status = fields.String()
-    notice_ids = fields.List(fields.Integer())
