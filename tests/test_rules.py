@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from notifier.api.schemas.events import FinalityEventSchema
 from notifier.config import load_settings
-from notifier.intake.accept import accept_event, body_hash
+from notifier.intake.accept import accept_event
 from notifier.intake.rules import plan_event
 from notifier.models import Client, FinalityEvent, TradeState
 from notifier.notices.kinds import SUPPORT_AUDIENCE, Decision
@@ -62,7 +62,7 @@ def decide(runtime: Runtime, name: str, **changes: Any) -> Decision:
             type=body["type"],
             status=EventStatus.ACCEPTED,
             body=body,
-            body_hash=body_hash(body),
+            body_hash="unit-test",  # never compared: the session is rolled back
             trade_id=trade.get("trade_id"),
             client_id=trade.get("client_id"),
             sequence=body.get("sequence"),
