@@ -68,6 +68,7 @@ class Receiver:
 
     def __init__(self, trickle: float = 0.0) -> None:
         self.ids: list[str] = []
+        self.in_flight = 0  # requests being answered right now
         self.lock = threading.Lock()
         receiver = self
 
@@ -78,15 +79,26 @@ class Receiver:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.ids.append(self.headers.get("webhook-id", ""))
+                    receiver.in_flight += 1
+                try:
+                    self._answer()
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def _answer(self) -> None:
                 self.close_connection = True
                 answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                 if not trickle:
                     self.wfile.write(answer)
                     return
-                for byte in answer:  # one byte at a time: no read timeout ever fires
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(trickle)
+                try:
+                    for byte in answer:  # one byte at a time: no read timeout ever fires
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(trickle)
+                except OSError:
+                    pass  # the sender was killed mid-answer: that is the point of the run
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -226,7 +238,12 @@ def faults(log: Callable[[str], None], parts: dict[str, Any], producer: Producer
     """The fault timeline, while the producer posts."""
     worker, redis_server, web = parts["worker"], parts["redis"], parts["web"]
     time.sleep(4)
-    log("kill -9 worker")
+    # During a delivery: wait (bounded) until the trickling receiver is mid-answer, so
+    # the kill leaves a send of unknown outcome behind, not only queued work.
+    deadline = time.monotonic() + 30
+    while parts["slow"].in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log(f"kill -9 worker ({parts['slow'].in_flight} send(s) in flight to the trickling receiver)")
     worker.kill()
     time.sleep(2)
     worker.start()
@@ -339,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
         web = Web(env, free_port(), workdir / "web.log")
         worker = WorkerProcess(env, workdir / "worker.log", concurrency=args.worker_concurrency)
         beat = BeatProcess(env, workdir / "beat.log")
-        parts = {"worker": worker, "redis": redis_server, "web": web}
+        parts = {"worker": worker, "redis": redis_server, "web": web, "slow": slow}
         try:
             web.start()
             worker.start()
