@@ -221,3 +221,9 @@ def test_policy_allows_public_addresses() -> None:
     policy.check_url("tgram://123456:token/-100123")
     with pytest.raises(TargetRefused):
         policy.check_url("https://127.0.0.1/hook")
+
+
+def test_a_mail_server_named_in_the_query_is_checked(strict_app: Flask) -> None:
+    """``?smtp=`` chooses the server Apprise connects to: that host is the target."""
+    _refused_at_registration(strict_app, "mailtos://u:p@mail.example?smtp=127.0.0.1")
+    _refused_at_registration(strict_app, "mailto://u:p@127.0.0.1:2525?to=c@example.com")
