@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-from-pyproject
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-# The Procfile runs `gunicorn` and `celery` by name: the venv's bin must come first.
+# The Procfile runs `waitress-serve` and `celery` by name: the venv's bin must come first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help

@@ -62,6 +62,8 @@ class Settings:
     # give, in the currency's minor units (1 = one cent in USD, one yen in JPY).
     amount_tolerance_minor_units: int = 1
     enqueue: bool = True
+    # Refuse channel targets on loopback and private networks (delivery/targets.py).
+    block_private_targets: bool = False
 
     @property
     def sender_name(self) -> str:
@@ -223,6 +225,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         default_venue_mic=_venue(env),
         amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),
         enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
+        block_private_targets=env.get("NOTIFIER_BLOCK_PRIVATE_TARGETS", "0")
+        in {"1", "true", "yes"},
     )
     if overrides:
         from dataclasses import replace

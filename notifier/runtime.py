@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -15,6 +16,18 @@ from notifier.secrets import Vault, install_log_redaction, remember_secret
 
 if TYPE_CHECKING:
     from celery import Celery
+
+log = logging.getLogger(__name__)
+
+NO_SUPPORT_CHANNEL = (
+    "NOTIFIER_SUPPORT_CHANNELS is empty: escalations (failed deliveries, deadlines at risk)"
+    " reach nobody and are only logged at ERROR"
+)
+
+
+def support_gap(settings: Settings) -> str | None:
+    """Say why escalations cannot reach support, or None; the readiness check reports it."""
+    return None if settings.support_channel_urls else NO_SUPPORT_CHANNEL
 
 
 class Clock(Protocol):
@@ -53,6 +66,8 @@ class Runtime:
         for url in settings.support_channel_urls:
             remember_secret(url)
         install_log_redaction()
+        if gap := support_gap(settings):
+            log.warning(gap)
         return cls.from_settings(settings)
 
     @classmethod

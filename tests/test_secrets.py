@@ -107,10 +107,18 @@ def test_no_canary_reaches_logs_responses_or_storage(
             },
             {
                 "name": "chat",
-                "url": f"json://bot:{CANARIES['json password']}@127.0.0.1:{closed}/in"
-                f"?+X-Token={CANARIES['header token']}",
+                "url": f"json://bot:{CANARIES['json password']}@127.0.0.1:{closed}/in",
             },
         ]
+        # Headers from a URL are refused (issue 12), and the refusal does not repeat them.
+        shaped = f"json://127.0.0.1:{closed}/in?+X-Token={CANARIES['header token']}"
+        refused = client.put(
+            "/v1/clients/acme",
+            json={"name": "Acme", "channels": [{"name": "chat", "url": shaped}]},
+            headers=ADMIN,
+        )
+        assert refused.status_code == 422
+        answers.append(refused.get_data(as_text=True))
         body = {"name": "Acme", "channels": channels}
         put = client.put("/v1/clients/acme", json=body, headers=ADMIN)
         assert put.status_code == 201, put.json

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
 from notifier.api.schemas.clients import ClientSchema
+from notifier.delivery.targets import TargetPolicy, TargetRefused
 from notifier.intake.clients import get_client, upsert_client
 
 bp = Blueprint("clients", __name__, url_prefix="/v1/clients")
@@ -25,7 +28,9 @@ def put_client(client_id: str) -> tuple[Response, int]:
             {"client_id": ["Must be 1-128 printable characters."]},
         )
     data = load(_schema, read_json())
-    created, view = upsert_client(current_app.extensions["notifier"], client_id, data)
+    runtime = current_app.extensions["notifier"]
+    _check_targets(TargetPolicy(runtime.settings.block_private_targets), data["channels"])
+    created, view = upsert_client(runtime, client_id, data)
     return jsonify(view), 201 if created else 200
 
 
@@ -39,3 +44,17 @@ def show_client(client_id: str) -> Response:
     if view is None:
         raise ApiError(404, "not_found", "No client with this id.")
     return jsonify(view)
+
+
+def _check_targets(policy: TargetPolicy, channels: list[dict[str, Any]]) -> None:
+    """Refuse a channel whose target the policy forbids; the detail names no URL part."""
+    for index, channel in enumerate(channels):
+        try:
+            policy.check_url(channel["url"])
+        except TargetRefused as exc:
+            raise ApiError(
+                422,
+                "validation_error",
+                "A channel's target is not allowed.",
+                {f"channels.{index}.url": [f"Not allowed: {exc}."]},
+            ) from None

@@ -31,7 +31,10 @@ def list_notices() -> Response:
 def show_notice(notice_id: int) -> Response:
     """Show a notice, its deliveries, every attempt and its timeline."""
     view = (
-        notice_view(current_app.extensions["notifier"], notice_id) if is_row_id(notice_id) else None
+        # Send errors in detail for admins only; support reads a generic reason.
+        notice_view(current_app.extensions["notifier"], notice_id, detail=g.actor == "admin-key")
+        if is_row_id(notice_id)
+        else None
     )
     if view is None:
         raise ApiError(404, "not_found", "No notice with this id.")

@@ -20,11 +20,16 @@ from apprise.plugins.base import NotifyBase
 from apprise.plugins.email import NotifyEmail
 
 from notifier.delivery.email import MailParts, NotifyMimeEmail
+from notifier.delivery.targets import TargetPolicy, TargetRefused
 from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.retry import parse_retry_after
 from notifier.secrets import redact
 
 log = logging.getLogger(__name__)
+
+
+# The attempt's error starts with this when the target check refused the send.
+REFUSED_PREFIX = "target refused: "
 
 
 class InvalidChannelURL(ValueError):
@@ -136,25 +141,33 @@ def send(
     message_id: str = "",
     sender_name: str = "",
     timeout: float = 10.0,
+    block_private: bool = False,
 ) -> Outcome:
     """Send ``message`` to one channel once and report what happened.
 
     ``message_id`` is the delivery's stable id (``webhook-id``, and the mail's
     ``Message-ID``); ``sender_name`` is the mail's ``From`` display name unless the
-    channel URL names one.
+    channel URL names one. The target is checked again here, at send time
+    (``delivery/targets.py``): what a name resolves to may have changed since registration.
     """
     started = datetime.now(UTC)
     try:
+        TargetPolicy(block_private).check_url(url)
         service = _service(url, message, secret, message_id, sender_name, timeout)
+    except TargetRefused as exc:
+        return Outcome("failed", started, datetime.now(UTC), f"{REFUSED_PREFIX}{exc}")
     except InvalidChannelURL as exc:
         return Outcome("failed", started, datetime.now(UTC), str(exc))
     # Apprise retries inside notify() are off: each call is one recorded attempt, and
     # our own schedule (notifier.retry, kept in the database) decides the next.
     body, body_format = _body_for(service, message)
+    # A redirect would take the notice to an address nobody checked (issue 12: form://
+    # followed a 302 to another port); a 3xx is a failed send.
+    service.redirects = False
     if hasattr(service, "socket_read_timeout"):
         service.socket_read_timeout = timeout
         service.socket_connect_timeout = min(timeout, 5.0)
-    apobj = apprise.Apprise()
+    apobj = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
     apobj.add(service)
     result = apobj.notify(
         body=body, title=message.subject, body_format=body_format, timeout=timeout + 5.0

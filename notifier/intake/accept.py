@@ -117,10 +117,16 @@ def _store(
 
 
 def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
-    """Record the trade's newest sequence; an older event is stale and sends nothing."""
+    """Record the trade's newest sequence; an older event is stale and sends nothing.
+
+    The trade's state row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers) until the transaction ends, so two
+    events for one trade never both read the same last sequence: the later one waits,
+    then sees the earlier one's sequence and its notices.
+    """
     if event.trade_id is None:
         return None
-    state = session.get(TradeState, event.trade_id)
+    state = session.get(TradeState, event.trade_id, with_for_update=True, populate_existing=True)
     if state is None:
         session.add(
             TradeState(

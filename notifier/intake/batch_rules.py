@@ -37,7 +37,9 @@ from notifier.states import BatchStatus, TradeStatus
 def _record_batch(rule: Rule, status: BatchStatus) -> tuple[Batch, str | None]:
     """Store what this batch event says; return the row and its previous status."""
     data = rule.body["batch"]
-    row = rule.session.get(Batch, data["batch_id"])
+    # Locked until commit, as accept.py locks a trade's state: concurrent events for one
+    # batch apply one after the other, each reading the status the previous one left.
+    row = rule.session.get(Batch, data["batch_id"], with_for_update=True, populate_existing=True)
     previous = row.status if row else None
     if row is None:
         row = Batch(batch_id=data["batch_id"], status=status)
@@ -78,7 +80,8 @@ def _trades_in_batch(
         rule.session.scalars(
             select(TradeState)
             .where(TradeState.batch_id == batch_id, TradeState.status.in_(statuses))
-            .order_by(TradeState.trade_id)
+            .order_by(TradeState.trade_id)  # one lock order, so two batches cannot deadlock
+            .with_for_update()
         )
     )
 

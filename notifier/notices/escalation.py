@@ -6,6 +6,7 @@ down for an hour must not bury support under one escalation per notice.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from notifier.notices.tracking import WORKER, audit, settle_notice, skip_deliver
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus, TradeStatus
 
+log = logging.getLogger(__name__)
+
 SYSTEM = "system"
 # A confirmation in one of these states has reached the client, or no longer needs to.
 _DONE = (
@@ -42,9 +45,27 @@ _DONE = (
 def escalate_failure(session: Session, runtime: Runtime, notice: Notice) -> list[int]:
     """Tell support that a client notice cannot go out at all: it has no channel, or it
     could not be rendered (once per notice). Failing channels are told per outage."""
-    if notice.status != NoticeStatus.FAILED or notice.client_id == SUPPORT_AUDIENCE:
+    if notice.status != NoticeStatus.FAILED:
+        return []
+    if notice.client_id == SUPPORT_AUDIENCE:
+        log_undeliverable(notice)
         return []
     return _escalate(session, runtime, notice, "delivery_failed")
+
+
+def log_undeliverable(escalation: Notice) -> None:
+    """Log at ERROR an escalation no support channel took: the log is then all support has.
+
+    Nothing is escalated about an escalation (that would loop); operators alert on this.
+    """
+    if not escalation.deliveries:
+        why = "no support channel is configured (NOTIFIER_SUPPORT_CHANNELS)"
+    elif escalation.rendered_at is None:
+        why = "it could not be rendered"
+    else:
+        why = "every support channel failed"
+    cause = (escalation.context or {}).get("cause", escalation.kind)
+    log.error("escalation %s (%s) could not be delivered to support: %s", escalation.id, cause, why)
 
 
 def escalate_at_risk(runtime: Runtime) -> list[int]:
@@ -156,7 +177,11 @@ def escalate_failed_delivery(session: Session, runtime: Runtime, delivery: Deliv
     without a channel (the channel was deleted) is told per notice, as before.
     """
     notice = delivery.notice
-    if delivery.status != DeliveryStatus.FAILED or notice.client_id == SUPPORT_AUDIENCE:
+    if delivery.status != DeliveryStatus.FAILED:
+        return []
+    if notice.client_id == SUPPORT_AUDIENCE:
+        if notice.status == NoticeStatus.FAILED:  # its last support channel failed too
+            log_undeliverable(notice)
         return []
     if delivery.channel_id is None:
         settle_notice(session, notice, runtime.clock())

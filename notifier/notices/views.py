@@ -10,7 +10,7 @@ from notifier.models import AuditEntry, ChannelOutage, Delivery, FinalityEvent, 
 from notifier.runtime import Runtime
 
 
-def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
+def notice_view(runtime: Runtime, notice_id: int, detail: bool = True) -> dict[str, Any] | None:
     """Show one notice: its summary, content facts, deliveries with attempts, timeline."""
     with runtime.db.session() as session:
         notice = session.get(Notice, notice_id)
@@ -44,7 +44,7 @@ def notice_view(runtime: Runtime, notice_id: int) -> dict[str, Any] | None:
             "html": notice.body_html,
             "markdown": notice.body_md,
             "finality_check": _finality_check(notice),
-            "deliveries": [_delivery_view(d) for d in notice.deliveries],
+            "deliveries": [_delivery_view(d, detail) for d in notice.deliveries],
             "timeline": [
                 {
                     "at": e.at.isoformat(),
@@ -82,7 +82,24 @@ def _finality_check(notice: Notice) -> dict[str, Any] | None:
     }
 
 
-def _delivery_view(delivery: Delivery) -> dict[str, Any]:
+# What support reads instead of a send's error text. The text ("HTTP 405", "HTTP 302",
+# "ConnectionError", "resolves to a loopback address") would make support's view a port
+# and status probe of the firm's network (issue 12); admins see it, as it was audited.
+_GENERIC_ERRORS = {
+    "failed": "the receiver refused the notice or could not be reached",
+    "timeout": "the receiver did not answer in time",
+    "lost": "the send was interrupted; the receiver may have it",
+}
+
+
+def _shown_error(outcome: str | None, error: str | None, detail: bool) -> str | None:
+    if error is None or detail:
+        return error
+    return _GENERIC_ERRORS.get(outcome or "", "the notice could not be delivered")
+
+
+def _delivery_view(delivery: Delivery, detail: bool = True) -> dict[str, Any]:
+    last_outcome = delivery.attempts[-1].outcome if delivery.attempts else None
     return {
         "id": delivery.id,
         "channel": delivery.target,
@@ -92,7 +109,7 @@ def _delivery_view(delivery: Delivery) -> dict[str, Any]:
         "max_attempts": delivery.max_attempts,
         "next_attempt_at": delivery.next_attempt_at.isoformat(),
         "webhook_id": delivery.message_id,
-        "last_error": delivery.last_error,
+        "last_error": _shown_error(last_outcome, delivery.last_error, detail),
         "status_reason": delivery.status_reason,
         "attempts": [
             {
@@ -101,7 +118,7 @@ def _delivery_view(delivery: Delivery) -> dict[str, Any]:
                 "finished_at": a.finished_at.isoformat(),
                 "duration_ms": a.duration_ms,
                 "outcome": a.outcome,
-                "error": a.error,
+                "error": _shown_error(a.outcome, a.error, detail),
             }
             for a in delivery.attempts
         ],

@@ -97,7 +97,7 @@ def run() -> None:
     database.upgrade()
     database.dispose()
     os.chdir(PROJECT_ROOT)
-    # The Procfile names gunicorn and celery; find them next to this interpreter even
+    # The Procfile names waitress-serve and celery; find them next to this interpreter even
     # when the virtualenv is not activated (e.g. `.venv/bin/notifier run`).
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")

@@ -208,6 +208,7 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
         message_id=claimed.message_id,
         sender_name=runtime.settings.sender_name,
         timeout=runtime.settings.delivery_timeout_seconds,
+        block_private=runtime.settings.block_private_targets,
     )
 
 
