@@ -23,6 +23,7 @@ from notifier.delivery.email import MailParts, NotifyMimeEmail
 from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.retry import parse_retry_after
 from notifier.secrets import redact
+from notifier.states import AttemptOutcome
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one send did: ``sent``, ``failed``, ``timeout`` or ``nothing_sent``."""
+    """What one send did (an :class:`AttemptOutcome`)."""
 
-    status: str
+    status: AttemptOutcome
     started_at: datetime
     finished_at: datetime
     error: str | None = None
@@ -56,7 +57,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "sent"
+        return self.status == AttemptOutcome.SENT
 
     @property
     def duration_ms(self) -> int:
@@ -147,7 +148,7 @@ def send(
     try:
         service = _service(url, message, secret, message_id, sender_name, timeout)
     except InvalidChannelURL as exc:
-        return Outcome("failed", started, datetime.now(UTC), str(exc))
+        return Outcome(AttemptOutcome.FAILED, started, datetime.now(UTC), str(exc))
     # Apprise retries inside notify() are off: each call is one recorded attempt, and
     # our own schedule (notifier.retry, kept in the database) decides the next.
     body, body_format = _body_for(service, message)
@@ -170,14 +171,18 @@ def send(
 def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:
     finished = datetime.now(UTC)
     if result.status == AppriseResultStatus.NOMATCH or not result.results:
-        return Outcome("nothing_sent", started, finished, "no service was attempted")
+        return Outcome(AttemptOutcome.NOTHING_SENT, started, finished, "no service was attempted")
     service_result = result.results[0]
     attempts = service_result.attempts
     if attempts:
         started, finished = attempts[0].start_time, attempts[-1].end_time
     if service_result.status == AppriseResultStatus.SUCCESS:
-        return Outcome("sent", started, finished)
-    status = "timeout" if service_result.status == AppriseResultStatus.TIMEOUT else "failed"
+        return Outcome(AttemptOutcome.SENT, started, finished)
+    status = (
+        AttemptOutcome.TIMEOUT
+        if service_result.status == AppriseResultStatus.TIMEOUT
+        else AttemptOutcome.FAILED
+    )
     reasons = [
         entry.message
         for entry in service_result.logs()
