@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,8 +19,8 @@ from apprise.plugins import url_to_dict
 from apprise.plugins.base import NotifyBase
 from apprise.plugins.email import NotifyEmail
 
+from notifier.delivery import webhook
 from notifier.delivery.email import MailParts, NotifyMimeEmail
-from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.retry import parse_retry_after
 from notifier.secrets import redact
 from notifier.states import AttemptOutcome
@@ -102,10 +102,6 @@ def _service(
     sender_name: str,
     timeout: float,
 ) -> NotifyBase:
-    if is_plain_webhook(url):
-        return NotifySignedWebhook(
-            endpoint=url, secret=secret, message_id=message_id, timeout=timeout
-        )
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
@@ -117,8 +113,6 @@ def _service(
 
 
 def _body_for(service: NotifyBase, message: Message) -> tuple[str, str]:
-    if isinstance(service, NotifySignedWebhook):
-        return json.dumps(message.payload, sort_keys=True, separators=(",", ":")), NotifyFormat.TEXT
     # The format the service renders by default, or the one its URL asks for (?format=).
     # ``notify_format`` itself may be a tuple of formats (Apprise 2.2+), never compare it.
     wanted = service.resolve_format()
@@ -144,6 +138,8 @@ def send(
     ``Message-ID``); ``sender_name`` is the mail's ``From`` display name unless the
     channel URL names one.
     """
+    if is_plain_webhook(url):
+        return _send_webhook(url, message, secret, message_id, timeout)
     started = datetime.now(UTC)
     try:
         service = _service(url, message, secret, message_id, sender_name, timeout)
@@ -161,11 +157,20 @@ def send(
         body=body, title=message.subject, body_format=body_format, timeout=timeout + 5.0
     )
     with result:
-        outcome = _outcome(result, started)
-    if isinstance(service, NotifySignedWebhook) and service.http_status is not None:
-        retry_after = parse_retry_after(service.retry_after, datetime.now(UTC))
-        outcome = replace(outcome, http_status=service.http_status, retry_after=retry_after)
-    return outcome
+        return _outcome(result, started)
+
+
+def _send_webhook(
+    url: str, message: Message, secret: str | None, message_id: str, timeout: float
+) -> Outcome:
+    """Our signed JSON document to a plain http(s) endpoint, under one total deadline."""
+    body = json.dumps(message.payload, sort_keys=True, separators=(",", ":")).encode()
+    started = datetime.now(UTC)
+    answer = webhook.send(url, body, secret=secret, message_id=message_id, deadline=timeout)
+    finished = datetime.now(UTC)
+    retry_after = parse_retry_after(answer.retry_after, finished)
+    error = redact(answer.error)[:1000] if answer.error else None
+    return Outcome(answer.outcome, started, finished, error, answer.status, retry_after)
 
 
 def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:
