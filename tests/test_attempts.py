@@ -57,7 +57,7 @@ def _finish(runtime: Runtime, delivery_id: int, attempt: Attempt) -> tuple[float
         return delay, delivery.status
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 @pytest.mark.parametrize(
     ("outcome", "permanent", "status"),
     [
@@ -83,7 +83,7 @@ def test_an_attempt_ends_sent_retrying_or_failed(
         assert (stored.number, stored.outcome) == (1, outcome)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 def test_the_last_attempt_fails_the_delivery_on_both_paths(
     claimed: tuple[Runtime, FixedClock, int],
 ) -> None:
