@@ -53,7 +53,9 @@ class Settings:
     delivery_timeout_seconds: float = 10.0
     relay_interval_seconds: float = 5.0
     relay_grace_seconds: float = 10.0
-    sending_lease_seconds: float = 120.0
+    # Longer than a send can last (the delivery timeout is a total deadline for signed
+    # webhooks; Apprise services get it plus 5 s), so a live worker is never taken for dead.
+    sending_lease_seconds: float = 30.0
     deadline_check_seconds: float = 60.0
     deadline_lead_seconds: float = 4 * 3600.0
     holidays: tuple[date, ...] = ()
@@ -218,7 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         delivery_timeout_seconds=_env_float(env, "NOTIFIER_DELIVERY_TIMEOUT_SECONDS", 10.0),
         relay_interval_seconds=_env_float(env, "NOTIFIER_RELAY_INTERVAL_SECONDS", 5.0),
         relay_grace_seconds=_env_float(env, "NOTIFIER_RELAY_GRACE_SECONDS", 10.0),
-        sending_lease_seconds=_env_float(env, "NOTIFIER_SENDING_LEASE_SECONDS", 120.0),
+        sending_lease_seconds=_env_float(env, "NOTIFIER_SENDING_LEASE_SECONDS", 30.0),
         deadline_check_seconds=_env_float(env, "NOTIFIER_DEADLINE_CHECK_SECONDS", 60.0),
         deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
         holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),

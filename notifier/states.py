@@ -34,6 +34,19 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class AttemptOutcome(StrEnum):
+    """How one send attempt ended: stored on ``delivery_attempts.outcome``."""
+
+    SENT = "sent"
+    FAILED = "failed"  # the receiver refused or answered an error
+    TIMEOUT = "timeout"  # nothing was sent, or nothing of it arrived, within the deadline
+    NOTHING_SENT = "nothing_sent"  # no service took the message
+    # The request left in full but no answer came before the deadline: it may have arrived
+    # (the receiver dedupes on webhook-id), so never reported as a clean timeout.
+    UNKNOWN = "unknown"
+    LOST = "lost"  # the worker died during the attempt
+
+
 class TradeStatus(StrEnum):
     """Where a trade stands; the moves between them are notifier.intake.transitions' table."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,11 +19,12 @@ from apprise.plugins import url_to_dict
 from apprise.plugins.base import NotifyBase
 from apprise.plugins.email import NotifyEmail
 
+from notifier.delivery import webhook
 from notifier.delivery.email import MailParts, NotifyMimeEmail
 from notifier.delivery.targets import TargetPolicy, TargetRefused
-from notifier.delivery.webhook import NotifySignedWebhook
 from notifier.retry import parse_retry_after
 from notifier.secrets import redact
+from notifier.states import AttemptOutcome
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one send did: ``sent``, ``failed``, ``timeout`` or ``nothing_sent``."""
+    """What one send did (an :class:`AttemptOutcome`)."""
 
-    status: str
+    status: AttemptOutcome
     started_at: datetime
     finished_at: datetime
     error: str | None = None
@@ -61,7 +62,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "sent"
+        return self.status == AttemptOutcome.SENT
 
     @property
     def duration_ms(self) -> int:
@@ -106,10 +107,6 @@ def _service(
     sender_name: str,
     timeout: float,
 ) -> NotifyBase:
-    if is_plain_webhook(url):
-        return NotifySignedWebhook(
-            endpoint=url, secret=secret, message_id=message_id, timeout=timeout
-        )
     instance = apprise.Apprise.instantiate(url)
     if instance is None:
         raise InvalidChannelURL("not a URL any Apprise service understands")
@@ -121,8 +118,6 @@ def _service(
 
 
 def _body_for(service: NotifyBase, message: Message) -> tuple[str, str]:
-    if isinstance(service, NotifySignedWebhook):
-        return json.dumps(message.payload, sort_keys=True, separators=(",", ":")), NotifyFormat.TEXT
     # The format the service renders by default, or the one its URL asks for (?format=).
     # ``notify_format`` itself may be a tuple of formats (Apprise 2.2+), never compare it.
     wanted = service.resolve_format()
@@ -153,11 +148,14 @@ def send(
     started = datetime.now(UTC)
     try:
         TargetPolicy(block_private).check_url(url)
-        service = _service(url, message, secret, message_id, sender_name, timeout)
     except TargetRefused as exc:
-        return Outcome("failed", started, datetime.now(UTC), f"{REFUSED_PREFIX}{exc}")
+        return Outcome(AttemptOutcome.FAILED, started, datetime.now(UTC), f"{REFUSED_PREFIX}{exc}")
+    if is_plain_webhook(url):
+        return _send_webhook(url, message, secret, message_id, timeout)
+    try:
+        service = _service(url, message, secret, message_id, sender_name, timeout)
     except InvalidChannelURL as exc:
-        return Outcome("failed", started, datetime.now(UTC), str(exc))
+        return Outcome(AttemptOutcome.FAILED, started, datetime.now(UTC), str(exc))
     # Apprise retries inside notify() are off: each call is one recorded attempt, and
     # our own schedule (notifier.retry, kept in the database) decides the next.
     body, body_format = _body_for(service, message)
@@ -173,24 +171,37 @@ def send(
         body=body, title=message.subject, body_format=body_format, timeout=timeout + 5.0
     )
     with result:
-        outcome = _outcome(result, started)
-    if isinstance(service, NotifySignedWebhook) and service.http_status is not None:
-        retry_after = parse_retry_after(service.retry_after, datetime.now(UTC))
-        outcome = replace(outcome, http_status=service.http_status, retry_after=retry_after)
-    return outcome
+        return _outcome(result, started)
+
+
+def _send_webhook(
+    url: str, message: Message, secret: str | None, message_id: str, timeout: float
+) -> Outcome:
+    """Our signed JSON document to a plain http(s) endpoint, under one total deadline."""
+    body = json.dumps(message.payload, sort_keys=True, separators=(",", ":")).encode()
+    started = datetime.now(UTC)
+    answer = webhook.send(url, body, secret=secret, message_id=message_id, deadline=timeout)
+    finished = datetime.now(UTC)
+    retry_after = parse_retry_after(answer.retry_after, finished)
+    error = redact(answer.error)[:1000] if answer.error else None
+    return Outcome(answer.outcome, started, finished, error, answer.status, retry_after)
 
 
 def _outcome(result: apprise.AppriseResult, started: datetime) -> Outcome:
     finished = datetime.now(UTC)
     if result.status == AppriseResultStatus.NOMATCH or not result.results:
-        return Outcome("nothing_sent", started, finished, "no service was attempted")
+        return Outcome(AttemptOutcome.NOTHING_SENT, started, finished, "no service was attempted")
     service_result = result.results[0]
     attempts = service_result.attempts
     if attempts:
         started, finished = attempts[0].start_time, attempts[-1].end_time
     if service_result.status == AppriseResultStatus.SUCCESS:
-        return Outcome("sent", started, finished)
-    status = "timeout" if service_result.status == AppriseResultStatus.TIMEOUT else "failed"
+        return Outcome(AttemptOutcome.SENT, started, finished)
+    status = (
+        AttemptOutcome.TIMEOUT
+        if service_result.status == AppriseResultStatus.TIMEOUT
+        else AttemptOutcome.FAILED
+    )
     reasons = [
         entry.message
         for entry in service_result.logs()

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from notifier.delivery.channels import Outcome
 from notifier.models import AuditEntry, Delivery, DeliveryAttempt, Notice, UTCDateTime
 from notifier.retry import RetryPolicy
 from notifier.states import (
     DUE_DELIVERY_STATES,
+    AttemptOutcome,
     DeliveryStatus,
     NoticeStatus,
     check_delivery_transition,
@@ -20,6 +21,7 @@ from notifier.states import (
 )
 
 WORKER = "worker"
+RELAY = "relay"
 NOT_RETRIED = "not retried: its notice was replaced"
 
 
@@ -123,7 +125,7 @@ def supersede_notice(
 
     The notice row is locked first, as the worker's render does, so the two queue
     instead of deadlocking. A delivery in ``sending`` is already on the wire: its
-    attempt is recorded as usual, but a failed one is not retried (``record_attempt``).
+    attempt is recorded as usual, but a failed one is not retried (``finish_attempt``).
     """
     notice = session.get(Notice, notice_id, with_for_update=True, populate_existing=True)
     if notice is None or notice.status == NoticeStatus.SUPERSEDED:
@@ -145,48 +147,70 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     return claimed
 
 
-def record_attempt(
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt did, as the worker saw it; the input of :func:`finish_attempt`."""
+
+    outcome: AttemptOutcome
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    retry_after: float | None = None  # the receiver's Retry-After, in seconds
+    # A failure no retry can mend (no URL, the endpoint is gone): fail at once with it.
+    permanent: str | None = None
+
+    @property
+    def duration_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+def finish_attempt(
     session: Session,
     policy: RetryPolicy,
     delivery: Delivery,
-    outcome: Outcome,
-    now: datetime,
+    attempt: Attempt,
     *,
-    permanent: str | None = None,
+    actor: str,
+    now: datetime,
+    exhausted_reason: str | None = None,
 ) -> float | None:
-    """Store the attempt and move the delivery on; return the retry delay, if any.
+    """Store the attempt and move the delivery on: the one place a send's end is decided.
 
-    ``permanent`` names a failure no retry can mend (no URL, the endpoint is gone).
+    Used by the send path and by the lost-send path alike. Return the retry delay in
+    seconds when the delivery will be tried again, else None (sent, skipped or failed).
+    ``exhausted_reason`` replaces "N attempts made" as the reason of a last failed try.
     """
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
             number=delivery.attempt_count,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
-            duration_ms=outcome.duration_ms,
-            outcome=outcome.status,
-            error=outcome.error,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome,
+            error=attempt.error,
         )
     )
-    delivery.last_error = outcome.error
+    delivery.last_error = attempt.error
     delivery.claimed_at = None
-    if outcome.ok:
-        move_delivery(session, delivery, DeliveryStatus.SENT, WORKER, at=now)
+    if attempt.outcome == AttemptOutcome.SENT:
+        move_delivery(session, delivery, DeliveryStatus.SENT, actor, at=now)
         return None
     if delivery.notice.status == NoticeStatus.SUPERSEDED:
-        skip_delivery(session, delivery, WORKER, NOT_RETRIED, at=now)
+        skip_delivery(session, delivery, actor, NOT_RETRIED, at=now)
         return None
     deadline = delivery.notice.deadline_at
-    if permanent or policy.spent(delivery.attempt_count, delivery.max_attempts, now, deadline):
-        reason = permanent or f"{delivery.attempt_count} attempts made"
+    if attempt.permanent or policy.spent(
+        delivery.attempt_count, delivery.max_attempts, now, deadline
+    ):
+        reason = attempt.permanent or exhausted_reason or f"{delivery.attempt_count} attempts made"
         delivery.status_reason = reason
-        move_delivery(session, delivery, DeliveryStatus.FAILED, WORKER, reason, at=now)
+        move_delivery(session, delivery, DeliveryStatus.FAILED, actor, reason, at=now)
         return None
     delivery.next_attempt_at = policy.next_attempt_at(
-        delivery.attempt_count, now, deadline, outcome.retry_after
+        delivery.attempt_count, now, deadline, attempt.retry_after
     )
-    move_delivery(session, delivery, DeliveryStatus.RETRYING, WORKER, outcome.error, at=now)
+    move_delivery(session, delivery, DeliveryStatus.RETRYING, actor, attempt.error, at=now)
     return max((delivery.next_attempt_at - now).total_seconds(), 0.0)
 
 
@@ -214,8 +238,9 @@ def release_stale_claims(
     """Hand deliveries left in ``sending`` by a dead worker back as retrying.
 
     The lost attempt is recorded (outcome ``lost``): it may or may not have reached the
-    receiver, which can deduplicate on the webhook-id. Return the deliveries that failed
-    because that was their last attempt.
+    receiver, which can deduplicate on the webhook-id. A lost attempt is retried at once
+    (the wait was the lease). Return the deliveries that failed because that was their
+    last attempt.
     """
     stuck = session.scalars(
         select(Delivery).where(
@@ -224,32 +249,24 @@ def release_stale_claims(
     ).all()
     failed: list[Delivery] = []
     for delivery in stuck:
-        started = delivery.claimed_at or now
-        session.add(
-            DeliveryAttempt(
-                delivery_id=delivery.id,
-                number=delivery.attempt_count,
-                started_at=started,
-                finished_at=now,
-                duration_ms=int((now - started).total_seconds() * 1000),
-                outcome="lost",
-                error="the worker was lost during this attempt",
-            )
+        lost = Attempt(
+            AttemptOutcome.LOST,
+            delivery.claimed_at or now,
+            now,
+            "the worker was lost during this attempt",
+            retry_after=0.0,
         )
-        delivery.claimed_at = None
-        if delivery.notice.status == NoticeStatus.SUPERSEDED:
-            skip_delivery(session, delivery, "relay", NOT_RETRIED, at=now)
-        elif policy.spent(
-            delivery.attempt_count, delivery.max_attempts, now, delivery.notice.deadline_at
-        ):
-            reason = "worker lost during the last attempt"
-            delivery.status_reason = reason
-            move_delivery(session, delivery, DeliveryStatus.FAILED, "relay", reason, at=now)
+        delay = finish_attempt(
+            session,
+            policy,
+            delivery,
+            lost,
+            actor=RELAY,
+            now=now,
+            exhausted_reason="worker lost during the last attempt",
+        )
+        if delay is None and delivery.status == DeliveryStatus.FAILED:
             session.flush()
             settle_notice(session, delivery.notice, now)
             failed.append(delivery)
-        else:
-            reason = "worker lost during the attempt"
-            move_delivery(session, delivery, DeliveryStatus.RETRYING, "relay", reason, at=now)
-            delivery.next_attempt_at = now
     return failed

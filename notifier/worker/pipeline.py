@@ -15,14 +15,15 @@ from notifier.notices import escalation
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
+    Attempt,
     claim_delivery,
+    finish_attempt,
     move_notice,
-    record_attempt,
     settle_notice,
 )
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
-from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
+from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
     # Called between transactions: a slow receiver holds no database lock.
     if not claimed.url:
         now = runtime.clock()
-        return channels.Outcome("failed", now, now, SUPPORT_CHANNEL_GONE)
+        return channels.Outcome(AttemptOutcome.FAILED, now, now, SUPPORT_CHANNEL_GONE)
     return channels.send(
         claimed.url,
         claimed.message,
@@ -223,7 +224,15 @@ def _record(
     permanent = None if claimed.url else "the channel has no usable URL"
     if gone:
         permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
-    delay = record_attempt(session, runtime.retry, delivery, outcome, now, permanent=permanent)
+    attempt = Attempt(
+        outcome.status,
+        outcome.started_at,
+        outcome.finished_at,
+        outcome.error,
+        outcome.retry_after,
+        permanent,
+    )
+    delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
     if delay is not None:
         follow_up.retries.append(Retry(claimed.delivery_id, delay))
     session.flush()

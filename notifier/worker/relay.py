@@ -1,4 +1,8 @@
-"""Find committed work the broker does not have: the outbox relay."""
+"""Find committed work the broker does not have: the outbox relay.
+
+Two steps, both called by the relay task: :func:`recover_lost_sends` writes (it ends
+the attempts of workers that died mid-send), :func:`due_work` only reads.
+"""
 
 from __future__ import annotations
 
@@ -20,18 +24,26 @@ class DueWork:
     delivery_ids: list[int] = field(default_factory=list)
 
 
-def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
-    """Return notices never rendered and deliveries overdue by more than the grace period."""
-    settings = runtime.settings
+def recover_lost_sends(runtime: Runtime) -> list[int]:
+    """End sends whose lease expired (their worker died) and return escalation notice ids.
+
+    Each lost attempt is recorded and the delivery retried at once, or failed (and
+    escalated) when that was its last attempt.
+    """
     now = runtime.clock()
-    cutoff = now - timedelta(seconds=settings.relay_grace_seconds)
+    lease_expired = now - timedelta(seconds=runtime.settings.sending_lease_seconds)
     with runtime.db.session() as session:
-        lease_expired = now - timedelta(seconds=settings.sending_lease_seconds)
-        escalations = [
+        return [
             notice_id
             for delivery in release_stale_claims(session, runtime.retry, lease_expired, now)
             for notice_id in escalate_failed_delivery(session, runtime, delivery)
         ]
+
+
+def due_work(runtime: Runtime, limit: int = 500) -> DueWork:
+    """Notices never rendered and deliveries overdue by more than the grace period; read-only."""
+    cutoff = runtime.clock() - timedelta(seconds=runtime.settings.relay_grace_seconds)
+    with runtime.db.session() as session:
         notice_ids = list(
             session.scalars(
                 select(Notice.id)
@@ -54,4 +66,11 @@ def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
                 .limit(limit)
             )
         )
-    return DueWork(list(dict.fromkeys(escalations + notice_ids)), delivery_ids)
+    return DueWork(notice_ids, delivery_ids)
+
+
+def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
+    """Both steps in the relay task's order: recover lost sends, then read what is due."""
+    escalations = recover_lost_sends(runtime)
+    due = due_work(runtime, limit)
+    return DueWork(list(dict.fromkeys(escalations + due.notice_ids)), due.delivery_ids)

@@ -42,8 +42,9 @@ def deliver(task: RuntimeTask, delivery_id: int) -> None:
 @shared_task(name=task_names.RELAY, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
-    due = relay_service.find_due_work(task.runtime)
-    enqueue_notices(task.runtime, due.notice_ids)
+    escalations = relay_service.recover_lost_sends(task.runtime)
+    due = relay_service.due_work(task.runtime)
+    enqueue_notices(task.runtime, list(dict.fromkeys(escalations + due.notice_ids)))
     for delivery_id in due.delivery_ids:
         enqueue_delivery(task.runtime, delivery_id)
 
