@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
+from notifier import heartbeats
 from notifier.config import Settings
 from notifier.runtime import Runtime
 from notifier.secrets import install_log_redaction
+
+log = logging.getLogger(__name__)
 
 
 def _broker_options(settings: Settings) -> dict[str, Any]:
@@ -72,7 +78,29 @@ def make_celery(runtime: Runtime) -> Celery:
     )
     celery.set_default()
     runtime.broker = celery
+    _beat_while_running(celery, runtime)
     return celery
+
+
+def _beat_while_running(celery: Celery, runtime: Runtime) -> None:
+    """Once this app's worker is ready, record a heartbeat every few seconds (for /readyz)."""
+    interval = max(1.0, runtime.settings.worker_heartbeat_seconds)
+
+    def start(sender: Any = None, **_: object) -> None:
+        if getattr(sender, "app", None) is not celery:
+            return  # a signal from another app in this process (tests build several)
+
+        def loop() -> None:
+            while True:
+                try:
+                    heartbeats.beat(runtime.db, heartbeats.WORKER, runtime.clock())
+                except Exception:  # a database blip must not kill the heartbeat for good
+                    log.warning("could not record the worker heartbeat", exc_info=True)
+                time.sleep(interval)
+
+        threading.Thread(target=loop, name="notifier-heartbeat", daemon=True).start()
+
+    worker_ready.connect(start, weak=False)
 
 
 @after_setup_logger.connect  # type: ignore[untyped-decorator]  # celery ships no types

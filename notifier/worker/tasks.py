@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from notifier import heartbeats
 from notifier.notices import escalation
 from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
@@ -41,6 +42,7 @@ def deliver(task: RuntimeTask, delivery_id: int) -> None:
 @shared_task(name="notifier.tasks.relay", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
+    heartbeats.beat(task.runtime.db, heartbeats.RELAY, task.runtime.clock())
     due = relay_service.find_due_work(task.runtime)
     enqueue_notices(task.runtime, due.notice_ids)
     for delivery_id in due.delivery_ids:
