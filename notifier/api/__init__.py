@@ -7,6 +7,7 @@ from flask import Flask
 from notifier.api import clients, deliveries, events, health, limits, notices
 from notifier.api.caching import register_etags
 from notifier.api.errors import register_error_handlers
+from notifier.api.openapi import register_openapi
 from notifier.api.requestlog import register_request_log
 from notifier.config import Settings
 
@@ -20,5 +21,6 @@ def register_api(app: Flask, settings: Settings) -> None:
         limits.limit_blueprint(limiter, module.bp, settings)
         app.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
+    register_openapi(app)
     register_etags(app)
     register_request_log(app)
