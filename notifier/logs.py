@@ -40,7 +40,9 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
             handler = logging.StreamHandler()
             handler.notifier_json = True  # type: ignore[attr-defined]  # marker against doubles
             for old in list(root.handlers):
-                root.removeHandler(old)
+                # Replace plain console handlers only; leave others (files, test capture) be.
+                if type(old) is logging.StreamHandler:
+                    root.removeHandler(old)
             root.addHandler(handler)
         handler.setFormatter(JsonFormatter())
     elif not root.handlers:

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import logging
 import socket
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from notifier.worker import pipeline
 from tests.conftest import ADMIN, PRODUCER, REDIS_URL, SUPPORT, auth, load_event
 from tests.support.flows import register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver
+from tests.support.worker import BeatProcess, WorkerProcess
 
 
 def _deliver(app: Flask, runtime: Runtime, ids: list[int]) -> None:
@@ -196,3 +199,37 @@ def test_json_logs_one_line_per_request_without_secrets(
     assert line["request_id"] == "req-42" and line["status"] == 200
     assert line["key_name"] == "support-key" and line["path"] == "/v1/notices"
     assert SUPPORT["Authorization"].split()[1] not in json.dumps(line)
+
+
+@pytest.fixture
+def live_extra() -> dict[str, str]:
+    return {
+        "NOTIFIER_LOG_FORMAT": "json",
+        "NOTIFIER_WORKER_HEARTBEAT_SECONDS": "1",
+        "NOTIFIER_SUPPORT_CHANNELS": "json://127.0.0.1:9/escalations",
+    }
+
+
+def test_readyz_turns_ready_with_a_real_worker_and_beat_and_tasks_log_json(
+    live_env: dict[str, str], live_app: Flask, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    client = live_app.test_client()
+    beat = BeatProcess(live_env, tmp_path / "beat.log")
+    beat.start()
+    try:
+        deadline = time.monotonic() + 60
+        answer = client.get("/readyz")
+        while answer.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            answer = client.get("/readyz")
+    finally:
+        beat.stop()
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "ok" and answer.json["failing"] == []
+    task_lines = [
+        json.loads(line)
+        for line in worker.log().splitlines()
+        if line.startswith("{") and '"task_id"' in line
+    ]
+    relay = [t for t in task_lines if t["task"] == "notifier.tasks.relay"]
+    assert relay and relay[0]["state"] == "SUCCESS" and relay[0]["duration_ms"] >= 0
