@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 from notifier.calendar import DEFAULT_VENUE, VENUES
 from notifier.retry import DEFAULT_SCHEDULE
 
@@ -220,6 +222,19 @@ def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
     log_format = env.get("NOTIFIER_LOG_FORMAT") or Settings.log_format
     if log_format not in {"text", "json"}:
         raise ConfigError("NOTIFIER_LOG_FORMAT must be text or json")
+    limits = {
+        name: env.get(name) or default
+        for name, default in (
+            ("NOTIFIER_RATE_LIMIT_PER_KEY", Settings.rate_limit_per_key),
+            ("NOTIFIER_RATE_LIMIT_PER_IP", Settings.rate_limit_per_ip),
+            ("NOTIFIER_AUTH_FAILURE_LIMIT_PER_IP", Settings.auth_failure_limit_per_ip),
+        )
+    }
+    for name, value in limits.items():
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a rate like '100 per minute'") from exc
     return {
         "worker_heartbeat_seconds": _env_float(env, "NOTIFIER_WORKER_HEARTBEAT_SECONDS", 10.0),
         "ready_worker_within_seconds": _env_float(
