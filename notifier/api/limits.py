@@ -41,6 +41,8 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         app=app,
         storage_uri=settings.limiter_storage_url,
         strategy="moving-window",
+        # Counters are per deployment (its queue name), so two sharing one Redis don't mix.
+        key_prefix=f"notifier-{settings.queue_name}",
         headers_enabled=True,
         enabled=settings.rate_limits_enabled,
         # A Redis outage must not turn every API call into a 500: fall back to memory.
@@ -48,6 +50,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         swallow_errors=True,
     )
     app.extensions["notifier_auth_limit"] = parse(settings.auth_failure_limit_per_ip)
+    app.extensions["notifier_auth_scope"] = f"notifier-{settings.queue_name}-{AUTH_FAILURES}"
     app.extensions["notifier_limiter"] = limiter
     return limiter
 
@@ -70,8 +73,8 @@ def refuse_if_guessing() -> None:
         return
     ip = get_remote_address()
     try:
-        allowed = limiter.limiter.test(item, AUTH_FAILURES, ip)
-        reset_at = limiter.limiter.get_window_stats(item, AUTH_FAILURES, ip).reset_time
+        allowed = limiter.limiter.test(item, _scope(), ip)
+        reset_at = limiter.limiter.get_window_stats(item, _scope(), ip).reset_time
     except Exception:  # storage down: authenticate anyway rather than lock everyone out
         log.warning("auth-failure rate limit storage unreachable", exc_info=True)
         return
@@ -90,7 +93,7 @@ def count_failure() -> None:
     if limiter is None or not limiter.enabled:
         return
     try:
-        limiter.limiter.hit(item, AUTH_FAILURES, get_remote_address())
+        limiter.limiter.hit(item, _scope(), get_remote_address())
     except Exception:
         log.warning("auth-failure rate limit storage unreachable", exc_info=True)
 
@@ -99,3 +102,8 @@ def _auth_limit() -> tuple[Limiter | None, RateLimitItem]:
     limiter: Limiter | None = current_app.extensions.get("notifier_limiter")
     item: RateLimitItem = current_app.extensions["notifier_auth_limit"]
     return limiter, item
+
+
+def _scope() -> str:
+    scope: str = current_app.extensions["notifier_auth_scope"]
+    return scope
