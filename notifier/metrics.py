@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from notifier import heartbeats
-from notifier.models import Delivery, DeliveryAttempt, FinalityEvent, Notice
+from notifier.models import ChannelOutage, Delivery, DeliveryAttempt, FinalityEvent, Notice
 from notifier.runtime import Runtime
 from notifier.states import DeliveryStatus
 
@@ -61,6 +61,11 @@ class DatabaseCollector(Collector):
                 select(DeliveryAttempt.outcome, func.count()).group_by(DeliveryAttempt.outcome)
             ):
                 attempts.add_metric([outcome], n)
+            outages = session.scalar(
+                select(func.count())
+                .select_from(ChannelOutage)
+                .where(ChannelOutage.closed_at.is_(None))
+            )
             backlog = session.scalar(
                 select(func.count()).where(
                     Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.RETRYING]),
@@ -73,6 +78,11 @@ class DatabaseCollector(Collector):
         yield attempts
         yield GaugeMetricFamily(
             "notifier_due_deliveries", "Deliveries due now and not yet sent", value=backlog or 0
+        )
+        yield GaugeMetricFamily(
+            "notifier_channel_outages_open",
+            "Client channels failing now (an outage opened and not closed by a success)",
+            value=outages or 0,
         )
         yield self._heartbeat_ages()
 

@@ -115,6 +115,8 @@ def test_metrics_match_the_database_after_a_scenario(
     }
     assert scraped_attempts == {k: float(v) for k, v in attempts.items()}
     assert scraped_attempts.get("sent", 0) >= 2
+    assert samples[("notifier_channel_outages_open", ())] == 0
+    assert samples[("notifier_due_deliveries", ())] == 0
 
 
 def _closed_port() -> int:
