@@ -186,6 +186,7 @@ def test_wrong_keys_from_one_ip_are_throttled_while_others_keep_working(
         statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
         if n == 1999:
             last = answer
+    print(f"2,000 wrong keys from one IP: {statuses}")
     assert statuses[429] >= 1900, statuses
     assert statuses.get(401, 0) <= 30, statuses
     assert last.json["error"]["code"] == "too_many_requests"

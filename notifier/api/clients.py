@@ -21,6 +21,12 @@ _schema = ClientSchema()
     tag="clients",
     ok={200: r.ClientViewSchema, 201: r.ClientViewSchema},
     body=ClientSchema,
+    links={
+        "GetClient": {
+            "operationId": "show_client",
+            "parameters": {"client_id": "$response.body#/client_id"},
+        }
+    },
 )
 @require_role("admin")
 def put_client(client_id: str) -> tuple[Response, int]:

@@ -26,6 +26,16 @@ _search = EventSearchSchema()
     ok={200: r.EventAcceptedSchema, 202: r.EventAcceptedSchema},
     body=event_body(),
     errors=(409,),
+    links={
+        "GetEvent": {
+            "operationId": "get_event",
+            "parameters": {"event_id": "$response.body#/event_id"},
+        },
+        "GetFirstNotice": {
+            "operationId": "show_notice",
+            "parameters": {"notice_id": "$response.body#/notice_ids/0"},
+        },
+    },
 )
 @require_role("producer")
 def post_event() -> tuple[Response, int]:

@@ -49,6 +49,12 @@ def show_notice(notice_id: int) -> Response:
     ok={202: r.ResentSchema},
     body=ResendSchema,
     errors=(409,),
+    links={
+        "GetCopy": {
+            "operationId": "show_notice",
+            "parameters": {"notice_id": "$response.body#/notice_id"},
+        }
+    },
 )
 @require_role("support")
 def resend(notice_id: int) -> tuple[Response, int]:

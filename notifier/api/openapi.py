@@ -44,6 +44,7 @@ class Doc:
     query: type[Schema] | None = None
     body: type[Schema] | Schema | dict[str, Any] | None = None
     errors: tuple[int, ...] = field(default=())
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def documented(
@@ -54,11 +55,16 @@ def documented(
     query: type[Schema] | None = None,
     body: type[Schema] | Schema | dict[str, Any] | None = None,
     errors: tuple[int, ...] = (),
+    links: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[F], F]:
-    """Describe a ``/v1`` view for the OpenAPI document (401/403/429 are added for all)."""
+    """Describe a ``/v1`` view for the OpenAPI document (401/403/429 are added for all).
+
+    ``links`` (OpenAPI link objects by name) say which call can follow a success, e.g.
+    the notice a posted event created; schemathesis' stateful phase follows them.
+    """
 
     def decorator(view: F) -> F:
-        view.__openapi__ = Doc(summary, tag, ok, query, body, errors)  # type: ignore[attr-defined]  # read by build_spec
+        view.__openapi__ = Doc(summary, tag, ok, query, body, errors, links or {})  # type: ignore[attr-defined]  # read by build_spec
         return view
 
     return decorator
@@ -88,12 +94,15 @@ def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _operation(
-    doc: Doc, path_params: list[dict[str, Any]], roles: tuple[str, ...]
+    doc: Doc, path_params: list[dict[str, Any]], roles: tuple[str, ...], operation_id: str
 ) -> dict[str, Any]:
     responses: dict[str | int, Any] = {
         str(status): {"description": "OK", "content": {"application/json": {"schema": schema}}}
         for status, schema in doc.ok.items()
     }
+    if doc.links:
+        for answer in responses.values():
+            answer["links"] = doc.links
     codes = {401, 403, 429, *doc.errors}
     if path_params:
         codes |= {404, 422}
@@ -104,6 +113,7 @@ def _operation(
     for status in sorted(codes):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     operation: dict[str, Any] = {
+        "operationId": operation_id,
         "summary": doc.summary,
         "tags": [doc.tag],
         "description": f"Roles: {', '.join(roles)} (admin may make every call).",
@@ -153,7 +163,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         path, params = _path_and_params(rule.rule)
         roles = getattr(view, "required_roles", ())
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(doc, params, roles)
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                doc, params, roles, view.__name__
+            )
     if missing:
         raise UndocumentedRoute("undocumented /v1 routes: " + ", ".join(missing))
     for path, operations in sorted(paths.items()):
