@@ -17,7 +17,7 @@ from notifier.api.auth import require_role
 from notifier.api.openapi import UndocumentedRoute, build_spec
 from notifier.config import load_settings
 from notifier.runtime import Runtime
-from tests.conftest import ADMIN_KEY, make_env
+from tests.conftest import ADMIN_KEY, SUPPORT, make_env
 from tests.support.server import LiveServer
 
 ST = Path(sys.executable).parent / "st"
@@ -119,3 +119,12 @@ def test_schemathesis_against_the_live_app_finds_nothing(tmp_path: Path, db_url:
     assert int(generated.group(1)) == int(generated.group(2))
     assert served["requests"] >= MIN_REQUESTS, (served, summary)
     print(f"schemathesis: {generated.group(1)} cases, {served['requests']} requests, 0 failures")
+
+
+def test_a_control_character_in_a_search_is_a_422_not_a_500(app: Flask) -> None:
+    """Found by schemathesis on PostgreSQL: a NUL in a query parameter broke the query."""
+    client = app.test_client()
+    for path in ("/v1/notices", "/v1/events"):
+        answer = client.get(path, query_string={"client_id": "acme\x00"}, headers=SUPPORT)
+        assert answer.status_code == 422, path
+        assert "client_id" in answer.json["error"]["fields"]
