@@ -62,6 +62,18 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The first characters of the key, so `notifier keys list` can tell two keys apart.
+    key_prefix: Mapped[str | None] = mapped_column(String(16))
+    revoked_at: Mapped[datetime | None]
+
+
+class Heartbeat(Base):
+    """When a background part (the worker, beat's relay) last showed it was alive."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seen_at: Mapped[datetime]
 
 
 class Client(Base):

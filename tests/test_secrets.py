@@ -27,9 +27,9 @@ from tests.support.worker import WorkerProcess
 
 CANARY_SIGNING = "whsec_" + base64.b64encode(b"CanarySigningSecret0042").decode()
 CANARIES = {
-    "admin key": "CanaryAdminKey7391x",
-    "producer key": "ntf_CanaryProducerKey5520",
-    "support key": "CanarySupportKey8812y",
+    "admin key": "CanaryAdminKey7391x_padded_to_32_chars_long_ok",
+    "producer key": "ntf_CanaryProducerKey5520_padded_to_32_chars_long_ok",
+    "support key": "CanarySupportKey8812y_padded_to_32_chars_long_ok",
     "wrong key": "CanaryWrongKey4410z",
     "signing secret": CANARY_SIGNING,
     "signing secret body": "Q2FuYXJ5U2lnbmluZ1NlY3JldDAwNDI",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from notifier import task_names
+from notifier import heartbeats, task_names
 from notifier.notices import escalation
 from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.runtime import Runtime
@@ -42,6 +42,7 @@ def deliver(task: RuntimeTask, delivery_id: int) -> None:
 @shared_task(name=task_names.RELAY, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
+    heartbeats.beat(task.runtime.db, heartbeats.RELAY, task.runtime.clock())
     escalations = relay_service.recover_lost_sends(task.runtime)
     due = relay_service.due_work(task.runtime)
     enqueue_notices(task.runtime, list(dict.fromkeys(escalations + due.notice_ids)))
