@@ -10,7 +10,7 @@ from notifier.notices.affirmation import affirmation_cutoff
 from notifier.notices.escalation import escalate_unaffirmed
 from notifier.runtime import Runtime
 from notifier.worker import pipeline
-from tests.conftest import PRODUCER, load_event
+from tests.conftest import PRODUCER, SUPPORT, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver
 
@@ -57,3 +57,12 @@ def test_unaffirmed_confirmation_escalates_once_before_its_deadline(
     assert notice_view(client, final)["affirmation"]["escalated_at"] is not None
     pipeline.process_notices(runtime, [escalation])  # it renders (no support channel here)
     assert "Affirmation deadline at risk" in (notice_view(client, escalation)["text"] or "")
+
+    report = client.get("/v1/reports/affirmations?by=client", headers=SUPPORT)
+    assert report.status_code == 200, report.json
+    assert report.json["rows"] == [
+        {"client": "acme", "confirmations": 1, "affirmed": 0, "affirmed_on_time": 0, "rate": 0.0}
+    ]
+    by_day = client.get("/v1/reports/affirmations?by=day", headers=SUPPORT).json["rows"]
+    assert [row["day"] for row in by_day] == ["2026-11-25"]
+    assert client.get("/v1/reports/affirmations?by=week", headers=SUPPORT).status_code == 422

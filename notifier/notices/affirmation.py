@@ -99,3 +99,9 @@ def affirmation_rates(session: Session, by: str) -> list[dict[str, Any]]:
         }
         for group, total, done, timely in rows
     ]
+
+
+def affirmation_report(runtime: Runtime, by: str) -> list[dict[str, Any]]:
+    """The affirmation rate by ``client`` or by deadline ``day``, for support."""
+    with runtime.db.session() as session:
+        return affirmation_rates(session, by)
