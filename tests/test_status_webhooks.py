@@ -34,11 +34,11 @@ def status_receiver() -> Any:
     receiver.stop()
 
 
-def _bravo_event() -> dict[str, Any]:
+def _event_for(client_id: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event("l1_final"))
-    event["event_id"] = "evt-l1-final-bravo"
-    event["trade"]["trade_id"] = "T-BRAVO-1"
-    event["trade"]["client_id"] = "bravo"
+    event["event_id"] = f"evt-l1-final-{client_id}"
+    event["trade"]["trade_id"] = f"T-{client_id.upper()}-1"
+    event["trade"]["client_id"] = client_id
     return event
 
 
@@ -78,8 +78,10 @@ def test_receiver_hears_each_state_change_once_and_its_failures_retry(
     register_client(client, [], client_id="bravo")  # no channel: its notice fails
 
     good = client.post("/v1/events", json=load_event("l1_final"), headers=PRODUCER)
-    bad = client.post("/v1/events", json=_bravo_event(), headers=PRODUCER)
-    assert good.status_code == 202 and bad.status_code == 202
+    bad = client.post("/v1/events", json=_event_for("bravo"), headers=PRODUCER)
+    unknown = client.post("/v1/events", json=_event_for("nobody"), headers=PRODUCER)
+    assert good.status_code == 202 and bad.status_code == 202, bad.json
+    assert unknown.json["status"] == "unknown_client"
     (final,) = good.json["notice_ids"]
     (failed,) = bad.json["notice_ids"]
     wait_for_status(client, final, {"delivered"})
@@ -91,7 +93,7 @@ def test_receiver_hears_each_state_change_once_and_its_failures_retry(
     assert client.post(path, json=dispute).status_code == 200
     assert client.post(path, json=dispute).status_code == 200  # a repeat is no new change
 
-    seen = status_receiver.wait_for(4, timeout=60)
+    seen = status_receiver.wait_for(5, timeout=60)
     assert all(r.verified for r in status_receiver.requests if r.status != 401)
     assert not [r for r in status_receiver.requests if r.status == 401]
     unique = {r.headers["webhook-id"]: r.payload for r in seen}
@@ -104,6 +106,7 @@ def test_receiver_hears_each_state_change_once_and_its_failures_retry(
             ("notice.failed", "evt-l1-final-bravo", failed): 1,
             ("notice.acknowledged", "evt-l1-final-0001", final): 1,
             ("notice.disputed", "evt-l1-final-0001", final): 1,
+            ("event.unknown_client", "evt-l1-final-nobody", None): 1,
         }
     )
     # The two failed answers were retried under the same webhook-id.
