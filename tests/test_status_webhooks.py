@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from typing import Any
 
 import pytest
 from flask import Flask
+from jsonschema import Draft202012Validator, FormatChecker
 
+from notifier.config import PROJECT_ROOT
 from tests.conftest import ADMIN, PRODUCER, load_event
 from tests.support.flows import register_client, wait_for_status, webhook_channel
 from tests.support.receivers import WebhookReceiver
 from tests.support.worker import WorkerProcess
 
+STATUS_SCHEMA = json.loads((PROJECT_ROOT / "docs/schemas/status-event-v1.json").read_text())
 STATUS_SECRET = "whsec_c3RhdHVzLXdlYmhvb2stc2VjcmV0LTAxMjM0NQ=="
 ALL_TYPES = [
     "notice.delivered",
@@ -112,6 +116,8 @@ def test_receiver_hears_each_state_change_once_and_its_failures_retry(
     # The two failed answers were retried under the same webhook-id.
     ids = [r.headers["webhook-id"] for r in status_receiver.requests]
     assert len(ids) == len(unique) + 2 and set(ids) == set(unique)
+    validator = Draft202012Validator(STATUS_SCHEMA, format_checker=FormatChecker())
+    assert [e.message for p in unique.values() for e in validator.iter_errors(p)] == []
     failed_payload = next(p for p in unique.values() if p["type"] == "notice.failed")
     assert failed_payload["data"]["state"] == "failed" and failed_payload["data"]["reason"]
 
