@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from notifier.api.app import create_app
 from notifier.config import PROJECT_ROOT, load_settings
@@ -107,6 +107,17 @@ def _check_phone(report: PageReport, lang: str) -> None:
     assert "{{" not in report.text and "None" not in report.text
 
 
+def _submit(browser: Browser, button: str) -> PageReport:
+    """Press a form button and wait (bounded) for the answer page: a click does not wait."""
+    browser.driver.find_element(By.ID, button).click()
+    WebDriverWait(browser.driver, 20).until(
+        lambda driver: (
+            driver.find_elements(By.ID, "ack-state") or driver.find_elements(By.ID, "ack-error")
+        )
+    )
+    return browser.inspect(PHONE_375)
+
+
 def _shoot(browser: Browser, name: str, tmp_path: Path) -> None:
     directory = SCREENSHOTS_DIR if WRITE_SCREENSHOTS else tmp_path
     directory.mkdir(parents=True, exist_ok=True)
@@ -138,8 +149,7 @@ def test_affirm_in_english_and_dispute_in_japanese_on_a_phone(
     assert "Affirm or dispute your trade confirmation" in report.h1
     assert "T-20261124-0001" in report.text
     _shoot(browser, "en", tmp_path)
-    browser.driver.find_element(By.ID, "affirm").click()
-    after = browser.inspect(PHONE_375)
+    after = _submit(browser, "affirm")
     assert "You affirmed this confirmation" in after.text
     _check_phone(after, "en")
     _shoot(browser, "en-affirmed", tmp_path)
@@ -155,8 +165,7 @@ def test_affirm_in_english_and_dispute_in_japanese_on_a_phone(
     _shoot(browser, "ja", tmp_path)
     Select(browser.driver.find_element(By.ID, "reason_code")).select_by_value("wrong_price")
     browser.driver.find_element(By.ID, "reason").send_keys("Price should be 187.40")
-    browser.driver.find_element(By.ID, "dispute").click()
-    after = browser.inspect(PHONE_375)
+    after = _submit(browser, "dispute")
     assert "異議を申し立てました" in after.text
     _check_phone(after, "ja")
     _shoot(browser, "ja-disputed", tmp_path)
