@@ -62,6 +62,9 @@ class Settings:
     sending_lease_seconds: float = 30.0
     deadline_check_seconds: float = 60.0
     deadline_lead_seconds: float = 4 * 3600.0
+    affirmation_check_seconds: float = 60.0
+    affirmation_lead_seconds: float = 2 * 3600.0
+    ack_token_ttl_seconds: float = 30 * 86400.0
     holidays: tuple[date, ...] = ()
     default_venue_mic: str = DEFAULT_VENUE
     # How far trade.gross_amount / net_amount may be from what quantity, price and charges
@@ -297,6 +300,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         sending_lease_seconds=_env_float(env, "NOTIFIER_SENDING_LEASE_SECONDS", 30.0),
         deadline_check_seconds=_env_float(env, "NOTIFIER_DEADLINE_CHECK_SECONDS", 60.0),
         deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
+        affirmation_check_seconds=_env_float(env, "NOTIFIER_AFFIRMATION_CHECK_SECONDS", 60.0),
+        affirmation_lead_seconds=_env_float(env, "NOTIFIER_AFFIRMATION_LEAD_SECONDS", 7200.0),
+        ack_token_ttl_seconds=_env_float(env, "NOTIFIER_ACK_TOKEN_TTL_SECONDS", 30 * 86400.0),
         holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),
         default_venue_mic=_venue(env),
         amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),

@@ -166,6 +166,11 @@ class Notice(Base):
     escalated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     rendered_at: Mapped[datetime | None]
+    # A confirmation's affirmation deadline (the client's regime), when support was warned
+    # it is still unaffirmed, and when the client affirmed or disputed it.
+    affirm_by: Mapped[datetime | None]
+    affirm_escalated_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
 
     event: Mapped[FinalityEvent | None] = relationship(back_populates="notices")
     deliveries: Mapped[list[Delivery]] = relationship(
@@ -295,3 +300,18 @@ class Batch(Base):
     revoked_at: Mapped[datetime | None]  # batch.failed after batch.final
     last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusWebhook(Base):
+    """A producer's endpoint for notice and event status changes, registered by an admin."""
+
+    __tablename__ = "status_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    url_display: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -20,7 +20,7 @@ from tests.support import samples
 
 TEMPLATES = PROJECT_ROOT / "templates"
 # Folders that hold shared pieces or support's own texts, not a notice kind.
-NOT_KINDS = {"layouts", "partials", "support"}
+NOT_KINDS = {"layouts", "partials", "support", "pages"}
 
 
 def test_every_registered_kind_has_its_templates() -> None:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api import clients, deliveries, events, health, limits, notices
+from notifier.api import (
+    acks,
+    clients,
+    deliveries,
+    events,
+    health,
+    limits,
+    notices,
+    reports,
+    status_webhooks,
+)
 from notifier.api.caching import register_etags
 from notifier.api.errors import register_error_handlers
 from notifier.api.openapi import register_openapi
 from notifier.api.requestlog import register_request_log
 from notifier.config import Settings
 
-V1_BLUEPRINTS = (events, clients, notices, deliveries)
+V1_BLUEPRINTS = (events, clients, notices, deliveries, status_webhooks, acks, reports)
 
 
 def register_api(app: Flask, settings: Settings) -> None:

@@ -97,7 +97,9 @@ def _operation(
     doc: Doc, path_params: list[dict[str, Any]], roles: tuple[str, ...], operation_id: str
 ) -> dict[str, Any]:
     responses: dict[str | int, Any] = {
-        str(status): {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        str(status): {"description": "No content"}
+        if status == 204  # an empty answer has no media type
+        else {"description": "OK", "content": {"application/json": {"schema": schema}}}
         for status, schema in doc.ok.items()
     }
     if doc.links:

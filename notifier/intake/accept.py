@@ -20,6 +20,7 @@ from notifier.intake.rules import plan_event
 from notifier.models import FinalityEvent, TradeState
 from notifier.notices.kinds import Decision
 from notifier.notices.outbox import write_plans
+from notifier.notices.status_events import event_rejected
 from notifier.notices.tracking import supersede_notice
 from notifier.runtime import Runtime
 from notifier.states import EventStatus
@@ -113,7 +114,9 @@ def _store(
         "notice_ids": [n.id for n in notices],
     }
     event.response = response
-    return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices])
+    # Producers subscribed to status webhooks hear of a stale or unknown-client event.
+    told = event_rejected(session, runtime, event)
+    return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices] + told)
 
 
 def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:

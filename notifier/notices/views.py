@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from notifier.models import AuditEntry, ChannelOutage, Delivery, FinalityEvent, Notice
+from notifier.notices.affirmation import affirmation_view
 from notifier.runtime import Runtime
 
 
@@ -39,6 +40,8 @@ def notice_view(runtime: Runtime, notice_id: int, detail: bool = True) -> dict[s
             "timezone": notice.timezone,
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
+            # A confirmation's affirmation deadline and whether the client met it.
+            "affirmation": affirmation_view(notice),
             # Exactly what went out: the stored subject and bodies, not a fresh render.
             "text": notice.body_text,
             "html": notice.body_html,
@@ -165,7 +168,13 @@ def _event_summary(event: FinalityEvent) -> dict[str, Any]:
         "sequence": event.sequence,
         "occurred_at": event.occurred_at.isoformat(),
         "received_at": event.received_at.isoformat(),
-        "notice_ids": [n.id for n in event.notices],
+        "notice_ids": [n.id for n in event.notices if not n.client_id.startswith("@status:")],
+        # What became of each notice the event created: producers read this too.
+        "notices": [
+            {"notice_id": n.id, "kind": n.kind, "client_id": n.client_id, "status": n.status}
+            for n in event.notices
+            if not n.client_id.startswith("@")  # support's and producers' own stay out
+        ],
     }
 
 

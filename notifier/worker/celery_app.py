@@ -82,6 +82,10 @@ def make_celery(runtime: Runtime) -> Celery:
                 "task": task_names.CHECK_DEADLINES,
                 "schedule": timedelta(seconds=settings.deadline_check_seconds),
             },
+            "affirmations": {
+                "task": "notifier.tasks.check_affirmations",
+                "schedule": timedelta(seconds=settings.affirmation_check_seconds),
+            },
         },
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
         include=["notifier.worker.tasks"],

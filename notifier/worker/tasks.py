@@ -54,3 +54,9 @@ def relay(task: RuntimeTask) -> None:
 def check_deadlines(task: RuntimeTask) -> None:
     """Escalate confirmations at risk of missing their deadline."""
     enqueue_notices(task.runtime, escalation.escalate_at_risk(task.runtime))
+
+
+@shared_task(name="notifier.tasks.check_affirmations", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def check_affirmations(task: RuntimeTask) -> None:
+    """Warn support of delivered confirmations still unaffirmed near their deadline."""
+    enqueue_notices(task.runtime, escalation.escalate_unaffirmed(task.runtime))

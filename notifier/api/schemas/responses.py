@@ -85,3 +85,25 @@ class ClientViewSchema(_Open):
     client_id = fields.String(required=True)
     name = fields.String(required=True)
     channels = fields.List(fields.Dict(), required=True)
+
+
+class StatusWebhookViewSchema(_Open):
+    name = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "Apprise's privacy form"})
+    has_secret = fields.Boolean(required=True)
+    event_types = fields.List(fields.String(), required=True)
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+class StatusWebhookListSchema(Schema):
+    status_webhooks = fields.List(fields.Nested(StatusWebhookViewSchema), required=True)
+
+
+class AffirmationReportSchema(Schema):
+    by = fields.String(required=True)
+    rows = fields.List(fields.Dict(), required=True)
+
+
+class NoContentSchema(Schema):
+    """An empty answer (204)."""

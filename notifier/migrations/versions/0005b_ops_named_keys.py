@@ -1,7 +1,7 @@
 """named API keys (prefix, revocation) and service heartbeats for /readyz
 
 Revision ID: 0005b_ops
-Revises: 0004d
+Revises: 0005a_acks
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import notifier.models
 
 revision = "0005b_ops"
-down_revision = "0004d"
+down_revision = "0005a_acks"
 branch_labels = None
 depends_on = None
 
