@@ -62,6 +62,10 @@ class Settings:
     # give, in the currency's minor units (1 = one cent in USD, one yen in JPY).
     amount_tolerance_minor_units: int = 1
     enqueue: bool = True
+    # The support console's session cookie: Secure (HTTPS only) unless turned off for a
+    # plain-HTTP development setup; how long a login lasts.
+    console_cookie_secure: bool = True
+    console_session_hours: float = 8.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -224,6 +228,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         default_venue_mic=_venue(env),
         amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),
         enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
+        console_cookie_secure=env.get("NOTIFIER_CONSOLE_COOKIE_SECURE", "1")
+        not in {"0", "false", "no"},
+        console_session_hours=_env_float(env, "NOTIFIER_CONSOLE_SESSION_HOURS", 8.0),
     )
     if overrides:
         from dataclasses import replace

@@ -1,10 +1,11 @@
-"""The HTTP edge: blueprints and schemas, nothing else."""
+"""The HTTP edge: blueprints and schemas, and the support console's pages."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
 from notifier.api import clients, deliveries, events, notices
+from notifier.api.console import register_console
 from notifier.api.errors import register_error_handlers
 
 
@@ -12,6 +13,7 @@ def register_api(app: Flask) -> None:
     register_error_handlers(app)
     for module in (events, clients, notices, deliveries):
         app.register_blueprint(module.bp)
+    register_console(app)
 
     @app.get("/healthz")
     def healthz() -> Response:
