@@ -259,3 +259,25 @@ fetch(path, {method: "POST", body: body, redirect: "manual",
   headers: {"Content-Type": "application/x-www-form-urlencoded"}})
   .then((r) => done(r.status), () => done(-1));
 """
+
+
+@pytest.mark.parametrize(
+    ("accept", "wanted"),
+    [("de-DE,de;q=0.9", "Anmelden"), ("ja", "ログイン"), ("fr", "Se connecter"), ("xx", "Log in")],
+)
+def test_login_page_speaks_the_operators_language(app: Flask, accept: str, wanted: str) -> None:
+    page = app.test_client().get("/console/login", headers={"Accept-Language": accept})
+    assert page.status_code == 200
+    assert f'id="login">{wanted}</button>' in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_every_console_message_is_translated() -> None:
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, po_path, read_catalog
+
+    locales = PROJECT_ROOT / "locales"
+    wanted = {m.id for m in read_catalog(locales / "console.pot", domain=CONSOLE_DOMAIN) if m.id}
+    for lang in ("de", "fr", "es", "ja"):
+        catalog = read_catalog(po_path(locales, lang, CONSOLE_DOMAIN), lang, CONSOLE_DOMAIN)
+        done = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+        assert wanted - done == set(), f"{lang}: untranslated console messages"

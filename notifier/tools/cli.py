@@ -59,8 +59,8 @@ def i18n() -> None:
     """Manage the translation catalogs under locales/."""
 
 
-# The support console's templates: their messages go to a catalog domain of their own.
-CONSOLE_TEMPLATES = Path(__file__).resolve().parent.parent / "api" / "console" / "templates"
+# The support console (views and templates): its messages go to a catalog domain of its own.
+CONSOLE_SOURCES = Path(__file__).resolve().parent.parent / "api" / "console"
 
 
 @i18n.command("extract")
@@ -72,7 +72,8 @@ def i18n_extract() -> None:
     mapping = PROJECT_ROOT / "babel.cfg"
     path = extract_catalog(settings.templates_dir, mapping, settings.locales_dir)
     click.echo(f"extracted {path}")
-    path = extract_catalog(CONSOLE_TEMPLATES, mapping, settings.locales_dir, CONSOLE_DOMAIN)
+    console_mapping = PROJECT_ROOT / "babel-console.cfg"
+    path = extract_catalog(CONSOLE_SOURCES, console_mapping, settings.locales_dir, CONSOLE_DOMAIN)
     click.echo(f"extracted {path}")
 
 
