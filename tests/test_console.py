@@ -42,14 +42,6 @@ WAIT_SECONDS = 15
 
 
 @pytest.fixture
-def env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    """In-process app (no broker); the console's cookie is Secure, as in production."""
-    from tests.conftest import make_env
-
-    return make_env(tmp_path / "var", db_url, NOTIFIER_ENQUEUE="0")
-
-
-@pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
     problem = missing_browser()
     if problem:
