@@ -67,6 +67,7 @@ def install(app: Flask) -> None:
     )
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["number"] = _number
+    app.jinja_env.filters["state"] = state_label
 
 
 def activate(runtime: Runtime) -> str:
@@ -75,3 +76,46 @@ def activate(runtime: Runtime) -> str:
     g.lang = lang
     g.console_translations = _translations(runtime.settings.locales_dir, lang)
     return lang
+
+
+def _state_labels() -> dict[str, str]:
+    """Every state and outcome the console shows, in the operator's language."""
+    _ = translate  # the name Babel's extractor looks for
+    return {
+        "pending": _("pending"),
+        "rendered": _("rendered"),
+        "delivering": _("delivering"),
+        "delivered": _("delivered"),
+        "partially_delivered": _("partially delivered"),
+        "failed": _("failed"),
+        "acknowledged": _("acknowledged"),
+        "disputed": _("disputed"),
+        "superseded": _("superseded"),
+        "queued": _("queued"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "retrying": _("retrying"),
+        "skipped": _("skipped"),
+        "open": _("open"),
+        "delayed": _("delayed"),
+        "final": _("final"),
+        "revoked": _("revoked"),
+        "executed": _("executed"),
+        "provisional": _("provisional"),
+        "reverted": _("reverted"),
+        "cancelled": _("cancelled"),
+        "accepted": _("accepted"),
+        "stored": _("stored"),
+        "stale": _("stale"),
+        "unknown_client": _("unknown client"),
+        "timeout": _("timeout"),
+        "nothing_sent": _("nothing sent"),
+        "lost": _("lost"),
+    }
+
+
+def state_label(value: str | None) -> str:
+    """A state's name for the operator; one the console does not know is shown as it is."""
+    if not value:
+        return "-"
+    return _state_labels().get(value, value)
