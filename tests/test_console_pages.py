@@ -7,7 +7,9 @@ tests/test_console.py.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -133,3 +135,23 @@ def test_event_and_batch_pages(console: FlaskClient, seeded: list[int]) -> None:
 def test_language_is_remembered_for_the_session(console: FlaskClient) -> None:
     assert "Abmelden" in console.get(f"{BASE}/console?lang=de").text
     assert "Abmelden" in console.get(f"{BASE}/console/notices").text
+
+
+def test_a_broken_support_text_does_not_break_the_notice_page(
+    console: FlaskClient,
+    runtime: Runtime,
+    seeded: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    support = tmp_path / "templates" / "support"
+    support.mkdir(parents=True)
+    (support / "canned_ok.txt").write_text("{#- title: Fine -#}\nDear {{ client.name }}\n")
+    (support / "canned_typo.txt").write_text("{#- title: Typo -#}\n{{ notice.no_such_fact }}\n")
+    monkeypatch.setattr(
+        runtime, "settings", replace(runtime.settings, templates_dir=tmp_path / "templates")
+    )
+    page = console.get(f"{BASE}/console/notices/{seeded[0]}")
+    assert page.status_code == 200
+    assert "Dear Acme Capital" in page.text
+    assert "canned_typo.txt cannot be filled in" in page.text

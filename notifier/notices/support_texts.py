@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.models import Client, Notice
@@ -55,7 +55,11 @@ def fill_support_texts(runtime: Runtime, notice_id: int) -> list[SupportText]:
     for path in sorted(folder.glob("*.txt")):
         match = _TITLE.search(path.read_text(encoding="utf-8"))
         kind = "escalation" if path.name.startswith("escalation_") else "canned"
-        body = env.get_template(path.name).render(facts).strip()
+        try:
+            body = env.get_template(path.name).render(facts).strip()
+        except TemplateError as exc:
+            # One broken file must not take the notice page down; say which and why.
+            body = f"[{path.name} cannot be filled in: {exc}]"
         texts.append(SupportText(path.stem, match.group(1) if match else path.stem, kind, body))
     return texts
 
