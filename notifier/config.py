@@ -83,6 +83,10 @@ class Settings:
     auth_failure_limit_per_ip: str = "30 per minute"
     rate_limit_storage_url: str = ""  # empty: the broker's Redis, or memory when embedded
     log_format: str = "text"
+    # The support console's session cookie: Secure (HTTPS only) unless turned off for a
+    # plain-HTTP development setup; how long a login lasts.
+    console_cookie_secure: bool = True
+    console_session_hours: float = 8.0
 
     @property
     def sender_name(self) -> str:
@@ -310,6 +314,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         block_private_targets=env.get("NOTIFIER_BLOCK_PRIVATE_TARGETS", "0")
         in {"1", "true", "yes"},
         **_ops_settings(env),
+        console_cookie_secure=env.get("NOTIFIER_CONSOLE_COOKIE_SECURE", "1")
+        not in {"0", "false", "no"},
+        console_session_hours=_env_float(env, "NOTIFIER_CONSOLE_SESSION_HOURS", 8.0),
     )
     if overrides:
         from dataclasses import replace

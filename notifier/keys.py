@@ -57,7 +57,12 @@ def authenticate(runtime: Runtime, key: str) -> KeyIdentity | None:
     """Return who ``key`` belongs to, or None when it is unknown or revoked."""
     if not key:
         return None
-    digest = hash_api_key(key)
+    return authenticate_digest(runtime, hash_api_key(key))
+
+
+def authenticate_digest(runtime: Runtime, digest: str) -> KeyIdentity | None:
+    """Return who the key with this hash belongs to (a console session keeps the hash, not
+    the key, and is checked on every page, so a revoked or rotated key ends it at once)."""
     for role, name, bootstrap_key in runtime.settings.api_keys:
         if hmac.compare_digest(hash_api_key(bootstrap_key), digest):
             return KeyIdentity(name=name, role=role)

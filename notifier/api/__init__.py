@@ -1,4 +1,4 @@
-"""The HTTP edge: blueprints and schemas, nothing else."""
+"""The HTTP edge: blueprints and schemas, and the support console's pages."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from notifier.api import (
     status_webhooks,
 )
 from notifier.api.caching import register_etags
+from notifier.api.console import register_console
 from notifier.api.errors import register_error_handlers
 from notifier.api.openapi import register_openapi
 from notifier.api.requestlog import register_request_log
@@ -34,3 +35,4 @@ def register_api(app: Flask, settings: Settings) -> None:
     register_openapi(app)
     register_etags(app)
     register_request_log(app)
+    register_console(app)

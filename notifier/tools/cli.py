@@ -117,32 +117,42 @@ def i18n() -> None:
     """Manage the translation catalogs under locales/."""
 
 
+# The support console (views and templates): its messages go to a catalog domain of its own.
+CONSOLE_SOURCES = Path(__file__).resolve().parent.parent / "api" / "console"
+
+
 @i18n.command("extract")
 def i18n_extract() -> None:
-    """Extract every message from templates/ into locales/messages.pot."""
-    from notifier.rendering.catalogs import extract_catalog
+    """Extract messages from templates/ (messages.pot) and the console's (console.pot)."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, extract_catalog
 
     settings = load_settings()
-    path = extract_catalog(settings.templates_dir, PROJECT_ROOT / "babel.cfg", settings.locales_dir)
+    mapping = PROJECT_ROOT / "babel.cfg"
+    path = extract_catalog(settings.templates_dir, mapping, settings.locales_dir)
+    click.echo(f"extracted {path}")
+    console_mapping = PROJECT_ROOT / "babel-console.cfg"
+    path = extract_catalog(CONSOLE_SOURCES, console_mapping, settings.locales_dir, CONSOLE_DOMAIN)
     click.echo(f"extracted {path}")
 
 
 @i18n.command("update")
 def i18n_update() -> None:
-    """Merge locales/messages.pot into each locale's messages.po, keeping translations."""
-    from notifier.rendering.catalogs import update_catalogs
+    """Merge each .pot into each locale's .po (messages and console), keeping translations."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, DOMAIN, update_catalogs
 
-    for path in update_catalogs(load_settings().locales_dir):
-        click.echo(f"updated {path}")
+    for domain in (DOMAIN, CONSOLE_DOMAIN):
+        for path in update_catalogs(load_settings().locales_dir, domain=domain):
+            click.echo(f"updated {path}")
 
 
 @i18n.command("compile")
 def i18n_compile() -> None:
-    """Compile every locales/*/LC_MESSAGES/messages.po to .mo."""
-    from notifier.rendering.catalogs import compile_catalogs
+    """Compile every locales/*/LC_MESSAGES/*.po (messages and console) to .mo."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, DOMAIN, compile_catalogs
 
-    for path in compile_catalogs(load_settings().locales_dir):
-        click.echo(f"compiled {path}")
+    for domain in (DOMAIN, CONSOLE_DOMAIN):
+        for path in compile_catalogs(load_settings().locales_dir, domain):
+            click.echo(f"compiled {path}")
 
 
 @main.command("run")
