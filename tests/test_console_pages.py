@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from notifier.keys import create_key, revoke_key, rotate_key
 from notifier.models import AuditEntry, Delivery
 from notifier.runtime import Runtime
 from notifier.worker import pipeline
@@ -155,3 +156,27 @@ def test_a_broken_support_text_does_not_break_the_notice_page(
     assert page.status_code == 200
     assert "Dear Acme Capital" in page.text
     assert "canned_typo.txt cannot be filled in" in page.text
+
+
+def test_a_revoked_or_rotated_key_ends_its_console_session_at_once(
+    app: Flask, runtime: Runtime
+) -> None:
+    def logged_in(key: str) -> FlaskClient:
+        client = app.test_client()
+        login = client.get(f"{BASE}/console/login")
+        answer = client.post(
+            f"{BASE}/console/login", data={"key": key, "csrf_token": _token(login.text)}
+        )
+        assert answer.status_code == 302, "the key logs in"
+        assert client.get(f"{BASE}/console").status_code == 200
+        return client
+
+    client = logged_in(create_key(runtime, "carol", "support"))
+    revoke_key(runtime, "carol")
+    answer = client.get(f"{BASE}/console")
+    assert answer.status_code == 302 and answer.location.startswith("/console/login")
+
+    client = logged_in(create_key(runtime, "dave", "support"))
+    rotate_key(runtime, "dave")
+    answer = client.get(f"{BASE}/console/notices")
+    assert answer.status_code == 302 and answer.location.startswith("/console/login")

@@ -20,6 +20,13 @@ _schema = StatusWebhookSchema()
 _NAME = re.compile(NAME_PATTERN)
 
 
+def _found(name: str) -> str:
+    """A name that cannot be registered is simply not there (404), for reads and deletes."""
+    if not _NAME.match(name):
+        raise ApiError(404, "not_found", "No status webhook with this name.")
+    return name
+
+
 def _checked(name: str) -> str:
     if not _NAME.match(name):
         raise ApiError(
@@ -76,7 +83,7 @@ def list_webhooks() -> Response:
 @require_role("admin")
 def show_webhook(name: str) -> Response:
     """Show one status webhook."""
-    found = get_webhooks(current_app.extensions["notifier"], _checked(name))
+    found = get_webhooks(current_app.extensions["notifier"], _found(name))
     if not found:
         raise ApiError(404, "not_found", "No status webhook with this name.")
     return jsonify(found[0])
@@ -87,6 +94,6 @@ def show_webhook(name: str) -> Response:
 @require_role("admin")
 def delete_webhook(name: str) -> tuple[str, int]:
     """Remove a status webhook."""
-    if not remove_webhook(current_app.extensions["notifier"], _checked(name)):
+    if not remove_webhook(current_app.extensions["notifier"], _found(name)):
         raise ApiError(404, "not_found", "No status webhook with this name.")
     return "", 204

@@ -17,14 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.models import FinalityEvent, Notice, StatusWebhook
-from notifier.notices.kinds import NoticePlan
+from notifier.notices.kinds import STATUS_KIND, status_plan
 from notifier.notices.outbox import STATUS_AUDIENCE_PREFIX as STATUS_PREFIX
 from notifier.notices.outbox import write_plans
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
 from notifier.states import NoticeStatus
 
-STATUS_KIND = "status_event"
 EVENT_TYPES = (
     "notice.delivered",
     "notice.failed",
@@ -136,14 +135,7 @@ def emit(
     # Unique per change: a notice acknowledged, disputed and acknowledged again is three.
     change = secrets.token_hex(8)
     plans = [
-        NoticePlan(
-            kind=STATUS_KIND,
-            variant=event_type,
-            client_id=STATUS_PREFIX + hook.name,
-            trade_id=data.get("trade_id"),
-            dedup_key=f"status:{hook.name}:{event_type}:{data.get('notice_id')}:{change}",
-            context={"event_id": data.get("event_id"), "payload": payload},
-        )
+        status_plan(STATUS_PREFIX + hook.name, event_type, data, payload, change)
         for hook in hooks
         if event_type in hook.event_types
     ]
