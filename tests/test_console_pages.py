@@ -17,8 +17,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from notifier.keys import create_key, revoke_key, rotate_key
-from notifier.models import AuditEntry, Delivery
+from notifier.models import AuditEntry, Delivery, Notice
 from notifier.runtime import Runtime
+from notifier.states import NoticeStatus
 from notifier.worker import pipeline
 from tests.conftest import PRODUCER, SUPPORT_KEY, load_event
 from tests.support.flows import register_client, webhook_channel
@@ -180,3 +181,40 @@ def test_a_revoked_or_rotated_key_ends_its_console_session_at_once(
     rotate_key(runtime, "dave")
     answer = client.get(f"{BASE}/console/notices")
     assert answer.status_code == 302 and answer.location.startswith("/console/login")
+
+
+def test_support_affirms_or_disputes_for_a_client_who_phoned(
+    console: FlaskClient, runtime: Runtime, seeded: list[int]
+) -> None:
+    notice_id = seeded[0]  # the L1 confirmation, delivered
+    page = console.get(f"{BASE}/console/notices/{notice_id}")
+    assert 'id="ack-form"' in page.text
+    token = _token(page.text)
+    refused = console.post(
+        f"{BASE}/console/notices/{notice_id}/acknowledge",
+        data={"status": "disputed", "reason": "client called", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "A dispute needs a reason." in refused.text
+    answer = console.post(
+        f"{BASE}/console/notices/{notice_id}/acknowledge",
+        data={"status": "affirmed", "reason": "Jane Roe phoned 09:12", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert answer.status_code == 200 and "Recorded on the client" in answer.text
+    with runtime.db.session() as session:
+        notice = session.get(Notice, notice_id)
+        assert notice is not None and notice.status == NoticeStatus.ACKNOWLEDGED
+        actors = set(
+            session.scalars(
+                select(AuditEntry.actor).where(
+                    AuditEntry.subject_id == notice_id, AuditEntry.reason.contains("via support")
+                )
+            )
+        )
+    assert actors == {"support-key (console)"}
+    no_csrf = console.post(
+        f"{BASE}/console/notices/{notice_id}/acknowledge",
+        data={"status": "disputed", "reason_code": "wrong_price", "reason": "x y z"},
+    )
+    assert no_csrf.status_code == 400

@@ -23,13 +23,15 @@ from flask import (
 from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response as BaseResponse
 
-from notifier.api.console.forms import LoginForm, LogoutForm, ReasonForm
+from notifier.api.console.forms import AckForm, LoginForm, LogoutForm, ReasonForm
 from notifier.api.console.i18n import activate, translate
 from notifier.api.console.operators import identify, still_valid
 from notifier.api.console.plots import deliveries_chart, latency_chart
 from notifier.api.errors import is_row_id
 from notifier.api.schemas.support import NOTICE_KINDS, NoticeSearchSchema, page
+from notifier.notices.acks import REASON_CODES, AckRefused, acknowledge
 from notifier.notices.dashboard import dashboard, deliveries_per_minute, delivery_latency
+from notifier.notices.kinds import CONFIRMING_KINDS
 from notifier.notices.publish import enqueue_delivery, enqueue_notices
 from notifier.notices.redeliver import CannotRedeliver, DeliveryNotFound, redeliver
 from notifier.notices.resend import CannotResend, NoticeNotFound, resend_notice
@@ -235,6 +237,9 @@ def notice(notice_id: int) -> Page:
         notice=view,
         texts=fill_support_texts(_runtime(), notice_id),
         reason_form=ReasonForm(),
+        ack_form=AckForm(),
+        ack_kinds=CONFIRMING_KINDS,
+        ack_reason_codes=REASON_CODES,
     )
 
 
@@ -286,9 +291,40 @@ def redeliver_one(delivery_id: int) -> BaseResponse:
     return redirect(url_for("console.notice", notice_id=done.notice_id))
 
 
-# HOOK(acks): "acknowledge on the client's behalf" (a phone call) belongs here once
-# notifier/notices/acks.py exists: a POST /console/notices/<id>/acknowledge taking a
-# ReasonForm and calling that service with g.actor; the notice page has its slot.
+@bp.post("/notices/<int:notice_id>/acknowledge")
+@login_required
+def acknowledge_for_client(notice_id: int) -> BaseResponse:
+    """Affirm or dispute a confirmation for a client who phoned; audited as support's act."""
+    form = AckForm()
+    back = redirect(url_for("console.notice", notice_id=notice_id))
+    if not form.validate_on_submit():
+        _refuse_without_csrf(form)
+        flash(_("Give a note of 3 to 500 characters."), "error")
+        return back
+    if form.status.data == "disputed" and not form.reason_code.data:
+        flash(_("A dispute needs a reason."), "error")
+        return back
+    runtime = _runtime()
+    try:
+        with runtime.db.session() as session:
+            done = acknowledge(
+                session,
+                runtime,
+                notice_id,
+                form.status.data,
+                channel="support",
+                actor=g.actor,
+                reason_code=form.reason_code.data or None,
+                reason=form.reason.data,
+            )
+    except AckRefused as refused:
+        if refused.status == 404:
+            abort(404)
+        flash(refused.message, "error")
+        return back
+    enqueue_notices(runtime, done.notice_ids)
+    flash(_("Recorded on the client's behalf."), "ok")
+    return back
 
 
 @bp.get("/batches/<batch_id>")
