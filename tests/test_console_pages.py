@@ -218,3 +218,22 @@ def test_support_affirms_or_disputes_for_a_client_who_phoned(
         data={"status": "disputed", "reason_code": "wrong_price", "reason": "x y z"},
     )
     assert no_csrf.status_code == 400
+
+
+def test_console_logins_with_wrong_keys_are_throttled_per_address(app: Flask) -> None:
+    client = app.test_client()
+    statuses = []
+    for n in range(40):
+        login = client.get(f"{BASE}/console/login")
+        answer = client.post(
+            f"{BASE}/console/login",
+            data={"key": f"wrong-key-{n:02d}-" + "x" * 32, "csrf_token": _token(login.text)},
+        )
+        statuses.append(answer.status_code)
+    assert statuses[0] == 401 and statuses[-1] == 429
+    assert set(statuses) == {401, 429} and statuses.count(401) <= 31
+    login = client.get(f"{BASE}/console/login")
+    throttled = client.post(
+        f"{BASE}/console/login", data={"key": SUPPORT_KEY, "csrf_token": _token(login.text)}
+    )
+    assert throttled.status_code == 429 and "login-throttled" in throttled.text

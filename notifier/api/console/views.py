@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
@@ -23,12 +24,14 @@ from flask import (
 from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response as BaseResponse
 
+from notifier.api import limits
 from notifier.api.console.forms import AckForm, LoginForm, LogoutForm, ReasonForm
 from notifier.api.console.i18n import activate, translate
 from notifier.api.console.operators import identify, still_valid
 from notifier.api.console.plots import deliveries_chart, latency_chart
-from notifier.api.errors import is_row_id
+from notifier.api.errors import ApiError, is_row_id
 from notifier.api.schemas.support import NOTICE_KINDS, NoticeSearchSchema, page
+from notifier.keys import key_prefix
 from notifier.notices.acks import REASON_CODES, AckRefused, acknowledge
 from notifier.notices.dashboard import dashboard, deliveries_per_minute, delivery_latency
 from notifier.notices.kinds import CONFIRMING_KINDS
@@ -40,6 +43,7 @@ from notifier.notices.views import batch_view, event_view, notice_view, search_n
 from notifier.runtime import Runtime
 from notifier.states import NoticeStatus
 
+log = logging.getLogger(__name__)
 bp = Blueprint(
     "console",
     __name__,
@@ -129,8 +133,15 @@ def _bad_request(error: Any) -> tuple[str, int]:
 def login() -> Page:
     form = LoginForm()
     if form.validate_on_submit():
+        try:  # the API's per-IP throttle on failed keys covers the console's login too
+            limits.refuse_if_guessing()
+        except ApiError:
+            return render_template("console/login.html", form=form, throttled=True), 429
         operator = identify(_runtime(), form.key.data)
-        if operator is not None:
+        if operator is None:
+            limits.count_failure()
+            log.warning("console login refused for key %s…", key_prefix(form.key.data.strip()))
+        else:
             session.clear()
             session.permanent = True
             session["operator"], session["role"] = operator.name, operator.role
