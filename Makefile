@@ -8,7 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-pyproject
 BENCH_ARGS ?=
-PYTEST_ARGS ?=
+# Two tests at a time (pytest-xdist): most of the suite waits on real workers, receivers
+# and browsers; a test file stays on one worker (its fixtures are per file).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 # The Procfile runs `waitress-serve` and `celery` by name: the venv's bin must come first.
 export PATH := $(abspath $(BIN)):$(PATH)

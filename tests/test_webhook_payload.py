@@ -151,6 +151,9 @@ def _replayed_notices(scenario: Path, database_url: str) -> list[Notice]:
         engine.dispose()
 
 
+# Replays every scenario (28) through the real intake and worker code: minutes, not the
+# 120 s a single test gets by default, when the suite runs two at a time.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("database", DATABASES)
 def test_payloads_of_every_replayed_scenario_validate(
     database: str, request: pytest.FixtureRequest, tmp_path: Path

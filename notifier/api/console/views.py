@@ -24,12 +24,12 @@ from flask import (
 from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response as BaseResponse
 
-from notifier.api import limits
 from notifier.api.console.forms import AckForm, LoginForm, LogoutForm, ReasonForm
 from notifier.api.console.i18n import activate, translate
 from notifier.api.console.operators import identify, still_valid
 from notifier.api.console.plots import deliveries_chart, latency_chart
 from notifier.api.errors import ApiError, is_row_id
+from notifier.api.limits import count_failure, refuse_if_guessing
 from notifier.api.schemas.support import NOTICE_KINDS, NoticeSearchSchema, page
 from notifier.keys import key_prefix
 from notifier.notices.acks import REASON_CODES, AckRefused, acknowledge
@@ -134,12 +134,12 @@ def login() -> Page:
     form = LoginForm()
     if form.validate_on_submit():
         try:  # the API's per-IP throttle on failed keys covers the console's login too
-            limits.refuse_if_guessing()
+            refuse_if_guessing()
         except ApiError:
             return render_template("console/login.html", form=form, throttled=True), 429
         operator = identify(_runtime(), form.key.data)
         if operator is None:
-            limits.count_failure()
+            count_failure()
             log.warning("console login refused for key %s…", key_prefix(form.key.data.strip()))
         else:
             session.clear()
