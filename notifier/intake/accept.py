@@ -37,6 +37,7 @@ class IntakeResult:
     created: bool
     response: dict[str, Any]
     notice_ids: list[int] = field(default_factory=list)
+    fanout_event_pk: int | None = None  # a batch fan-out left to the worker
 
 
 def body_hash(canonical: dict[str, Any]) -> str:
@@ -100,7 +101,7 @@ def _store(
     notices = write_plans(session, runtime, decision.plans, event, actor)
     for notice_id in decision.supersede:
         supersede_notice(session, notice_id, actor, f"replaced by event {event.event_id}", at=now)
-    if decision.status == EventStatus.ACCEPTED and not notices:
+    if decision.status == EventStatus.ACCEPTED and not notices and not decision.deferred:
         decision.status, decision.reason = (
             EventStatus.STORED,
             "every notice it asks for was sent already",
@@ -113,7 +114,12 @@ def _store(
         "notice_ids": [n.id for n in notices],
     }
     event.response = response
-    return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices])
+    return IntakeResult(
+        created=True,
+        response=response,
+        notice_ids=[n.id for n in notices],
+        fanout_event_pk=event.id if decision.deferred else None,
+    )
 
 
 def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
