@@ -303,4 +303,6 @@ class BatchFanout(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     notice_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a chunk last committed: the relay re-drives a fan-out only once it stalls.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -84,6 +84,7 @@ def defer(rule: Rule, batch: dict[str, Any]) -> Decision:
             state={"batch": batch, "affected": {}, "plans": 0},
             notice_count=0,
             created_at=rule.runtime.clock(),
+            updated_at=rule.runtime.clock(),
         )
     )
     return Decision(reason="per-trade notices are being written (fan-out)", deferred=True)
@@ -317,6 +318,7 @@ def run_chunk(runtime: Runtime, event_pk: int, chunk_trades: int) -> tuple[list[
         state["plans"] += len(plans)
         row.state, row.cursor = state, chunk.last_trade_id
         row.notice_count += len(notices)
+        row.updated_at = now
         if chunk.exhausted:
             row.done_at = now
             _settle_event(session, event, row)

@@ -67,12 +67,18 @@ def due_work(runtime: Runtime, limit: int = 500) -> DueWork:
                 .limit(limit)
             )
         )
-        # A batch fan-out still open after the grace period: its task was lost (broker
-        # down) or its worker died mid-way; running it again resumes at its cursor.
+        # A batch fan-out with no chunk committed for a sending lease: its task was lost
+        # (broker down) or its worker died; running it again resumes at its cursor. A
+        # fan-out still moving is left alone: a second task would only wait on its lock.
+        stalled = runtime.clock() - timedelta(
+            seconds=max(
+                runtime.settings.relay_grace_seconds, runtime.settings.sending_lease_seconds
+            )
+        )
         fanouts = list(
             session.scalars(
                 select(BatchFanout.event_pk)
-                .where(BatchFanout.done_at.is_(None), BatchFanout.created_at <= cutoff)
+                .where(BatchFanout.done_at.is_(None), BatchFanout.updated_at <= stalled)
                 .order_by(BatchFanout.event_pk)
                 .limit(limit)
             )

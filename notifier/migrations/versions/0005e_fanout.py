@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("state", sa.JSON(), nullable=False),
         sa.Column("notice_count", sa.Integer(), nullable=False),
         sa.Column("created_at", notifier.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", notifier.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("done_at", notifier.models.UTCDateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_batch_fanouts_batch_id", "batch_fanouts", ["batch_id"])
