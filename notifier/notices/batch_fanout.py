@@ -13,6 +13,7 @@ last trade, so a crash resumes after the last committed chunk and sends nothing 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,12 @@ from notifier.notices.transitions import Send, Signal, step
 from notifier.runtime import Runtime
 from notifier.states import BatchStatus, EventStatus, TradeStatus
 
-MAX_CHUNKS = 100_000  # bounds one fan-out run (50 million trades)
+MAX_CHUNKS = 100_000  # bounds one fan-out run
+# SQLite has one write lock and its busy handler polls (sleeps up to 100 ms): a fan-out
+# that takes the lock again right after each commit starved the notice tasks until their
+# 30 s busy timeout ran out (bench_fanout, 10,000 trades). A pause longer than one poll
+# between chunks lets every waiting writer in; PostgreSQL locks rows and needs none.
+SQLITE_PAUSE_SECONDS = 0.15
 
 
 @dataclass
@@ -279,6 +285,7 @@ def fan_out(
             )
         )
     written, size = 0, chunk_trades or runtime.settings.fanout_chunk_trades
+    pause = SQLITE_PAUSE_SECONDS if runtime.db.url.startswith("sqlite") else 0.0
     for pk in pending:
         for _ in range(MAX_CHUNKS):
             ids, done = run_chunk(runtime, pk, size)
@@ -286,6 +293,7 @@ def fan_out(
             written += len(ids)
             if done:
                 break
+            time.sleep(pause)
     return written
 
 
