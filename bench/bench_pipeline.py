@@ -43,9 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_TEMPLATE = ROOT / "tests" / "data" / "l1_final.json"
-ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
-PRODUCER_KEY = "bench-producer-" + secrets.token_hex(8)
-SUPPORT_KEY = "bench-support-" + secrets.token_hex(8)
+ADMIN_KEY = "bench-admin-" + secrets.token_hex(16)
+PRODUCER_KEY = "bench-producer-" + secrets.token_hex(16)
+SUPPORT_KEY = "bench-support-" + secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 CLIENT_ID = "bench-client"
 

@@ -52,8 +52,8 @@ sys.path.insert(0, str(ROOT))
 from bench_pipeline import database  # noqa: E402  # the same throwaway-database helper
 
 EVENT_TEMPLATE = ROOT / "tests" / "data" / "l1_final.json"
-ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
-PRODUCER_KEY = "bench-producer-" + secrets.token_hex(8)
+ADMIN_KEY = "bench-admin-" + secrets.token_hex(16)
+PRODUCER_KEY = "bench-producer-" + secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 CLIENT_ID = "bench-client"
 PHASES = ("render", "claim", "send", "record+settle", "other")

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+from limits import parse_many
 
 from notifier.calendar import DEFAULT_VENUE, VENUES
 from notifier.retry import DEFAULT_SCHEDULE
@@ -34,7 +37,8 @@ class Settings:
     broker_url: str
     secret_key: bytes
     queue_name: str = "notifier"
-    api_keys: tuple[tuple[str, str], ...] = ()
+    # Bootstrap keys as (role, name, key); the name is what audit entries show.
+    api_keys: tuple[tuple[str, str, str], ...] = ()
     max_body_bytes: int = 256 * 1024
     templates_dir: Path = PROJECT_ROOT / "templates"
     locales_dir: Path = PROJECT_ROOT / "locales"
@@ -58,6 +62,9 @@ class Settings:
     sending_lease_seconds: float = 30.0
     deadline_check_seconds: float = 60.0
     deadline_lead_seconds: float = 4 * 3600.0
+    affirmation_check_seconds: float = 60.0
+    affirmation_lead_seconds: float = 2 * 3600.0
+    ack_token_ttl_seconds: float = 30 * 86400.0
     holidays: tuple[date, ...] = ()
     default_venue_mic: str = DEFAULT_VENUE
     # How far trade.gross_amount / net_amount may be from what quantity, price and charges
@@ -69,6 +76,20 @@ class Settings:
     fanout_chunk_trades: int = 200
     # Refuse channel targets on loopback and private networks (delivery/targets.py).
     block_private_targets: bool = False
+    # Operations: readiness, rate limits, logs.
+    worker_heartbeat_seconds: float = 10.0
+    ready_worker_within_seconds: float = 60.0
+    ready_relay_within_seconds: float = 60.0
+    rate_limits_enabled: bool = True
+    rate_limit_per_key: str = "6000 per minute"
+    rate_limit_per_ip: str = "12000 per minute"
+    auth_failure_limit_per_ip: str = "30 per minute"
+    rate_limit_storage_url: str = ""  # empty: the broker's Redis, or memory when embedded
+    log_format: str = "text"
+    # The support console's session cookie: Secure (HTTPS only) unless turned off for a
+    # plain-HTTP development setup; how long a login lasts.
+    console_cookie_secure: bool = True
+    console_session_hours: float = 8.0
 
     @property
     def sender_name(self) -> str:
@@ -78,6 +99,15 @@ class Settings:
     @property
     def embedded_broker(self) -> bool:
         return self.broker_url.startswith("filesystem://")
+
+    @property
+    def limiter_storage_url(self) -> str:
+        """Where rate-limit counters live: shared Redis when there is one, else this process."""
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def broker_dir(self) -> Path:
@@ -104,20 +134,38 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer") from exc
 
 
-def _parse_api_keys(raw: str) -> tuple[tuple[str, str], ...]:
-    """Parse ``role:key,role:key`` without ever echoing a key back."""
-    pairs: list[tuple[str, str]] = []
+MIN_API_KEY_LENGTH = 32
+
+
+def _parse_api_keys(raw: str) -> tuple[tuple[str, str, str], ...]:
+    """Parse ``role:name:key`` (or ``role:key``, named after the role) without echoing a key."""
+    found: list[tuple[str, str, str]] = []
     for index, item in enumerate(part.strip() for part in raw.split(",")):
         if not item:
             continue
-        role, sep, key = item.partition(":")
-        if not sep or not key or role not in {"producer", "support", "admin"}:
+        role, sep, rest = item.partition(":")
+        if not sep or not rest or role not in {"producer", "support", "admin"}:
             raise ConfigError(
-                f"NOTIFIER_API_KEYS entry #{index + 1} must be role:key with role "
-                "producer, support or admin"
+                f"NOTIFIER_API_KEYS entry #{index + 1} must be role:name:key or role:key with "
+                "role producer, support or admin"
             )
-        pairs.append((role, key))
-    return tuple(pairs)
+        name, sep, key = rest.partition(":")
+        if not sep:
+            name, key = role, rest
+        if not name or not key:
+            raise ConfigError(f"NOTIFIER_API_KEYS entry #{index + 1} has an empty name or key")
+        if len(key) < MIN_API_KEY_LENGTH:
+            # The message names the entry and the rule, never the key itself.
+            raise ConfigError(
+                f"NOTIFIER_API_KEYS entry #{index + 1} ({role}:{name}) has a key shorter than "
+                f"{MIN_API_KEY_LENGTH} characters; generate one with "
+                '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+            )
+        found.append((role, name, key))
+    names = [name for _role, name, _key in found]
+    if len(set(names)) != len(names):
+        raise ConfigError("NOTIFIER_API_KEYS names must be distinct")
+    return tuple(found)
 
 
 def _load_secret_key(env: Mapping[str, str], var_dir: Path) -> bytes:
@@ -183,6 +231,39 @@ def _venue(env: Mapping[str, str]) -> str:
     return mic
 
 
+def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    log_format = env.get("NOTIFIER_LOG_FORMAT") or Settings.log_format
+    if log_format not in {"text", "json"}:
+        raise ConfigError("NOTIFIER_LOG_FORMAT must be text or json")
+    limits = {
+        name: env.get(name) or default
+        for name, default in (
+            ("NOTIFIER_RATE_LIMIT_PER_KEY", Settings.rate_limit_per_key),
+            ("NOTIFIER_RATE_LIMIT_PER_IP", Settings.rate_limit_per_ip),
+            ("NOTIFIER_AUTH_FAILURE_LIMIT_PER_IP", Settings.auth_failure_limit_per_ip),
+        )
+    }
+    for name, value in limits.items():
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a rate like '100 per minute'") from exc
+    return {
+        "worker_heartbeat_seconds": _env_float(env, "NOTIFIER_WORKER_HEARTBEAT_SECONDS", 10.0),
+        "ready_worker_within_seconds": _env_float(
+            env, "NOTIFIER_READY_WORKER_WITHIN_SECONDS", 60.0
+        ),
+        "ready_relay_within_seconds": _env_float(env, "NOTIFIER_READY_RELAY_WITHIN_SECONDS", 60.0),
+        "rate_limits_enabled": env.get("NOTIFIER_RATE_LIMITS", "1") not in {"0", "false", "no"},
+        "rate_limit_per_key": env.get("NOTIFIER_RATE_LIMIT_PER_KEY") or Settings.rate_limit_per_key,
+        "rate_limit_per_ip": env.get("NOTIFIER_RATE_LIMIT_PER_IP") or Settings.rate_limit_per_ip,
+        "auth_failure_limit_per_ip": env.get("NOTIFIER_AUTH_FAILURE_LIMIT_PER_IP")
+        or Settings.auth_failure_limit_per_ip,
+        "rate_limit_storage_url": env.get("NOTIFIER_RATE_LIMIT_STORAGE_URL", ""),
+        "log_format": log_format,
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -226,6 +307,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         sending_lease_seconds=_env_float(env, "NOTIFIER_SENDING_LEASE_SECONDS", 30.0),
         deadline_check_seconds=_env_float(env, "NOTIFIER_DEADLINE_CHECK_SECONDS", 60.0),
         deadline_lead_seconds=_env_float(env, "NOTIFIER_DEADLINE_LEAD_SECONDS", 4 * 3600.0),
+        affirmation_check_seconds=_env_float(env, "NOTIFIER_AFFIRMATION_CHECK_SECONDS", 60.0),
+        affirmation_lead_seconds=_env_float(env, "NOTIFIER_AFFIRMATION_LEAD_SECONDS", 7200.0),
+        ack_token_ttl_seconds=_env_float(env, "NOTIFIER_ACK_TOKEN_TTL_SECONDS", 30 * 86400.0),
         holidays=_parse_holidays(env.get("NOTIFIER_HOLIDAYS", "")),
         default_venue_mic=_venue(env),
         amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),
@@ -233,6 +317,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         fanout_chunk_trades=max(1, _env_int(env, "NOTIFIER_FANOUT_CHUNK_TRADES", 200)),
         block_private_targets=env.get("NOTIFIER_BLOCK_PRIVATE_TARGETS", "0")
         in {"1", "true", "yes"},
+        **_ops_settings(env),
+        console_cookie_secure=env.get("NOTIFIER_CONSOLE_COOKIE_SECURE", "1")
+        not in {"0", "false", "no"},
+        console_session_hours=_env_float(env, "NOTIFIER_CONSOLE_SESSION_HOURS", 8.0),
     )
     if overrides:
         from dataclasses import replace

@@ -62,6 +62,18 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The first characters of the key, so `notifier keys list` can tell two keys apart.
+    key_prefix: Mapped[str | None] = mapped_column(String(16))
+    revoked_at: Mapped[datetime | None]
+
+
+class Heartbeat(Base):
+    """When a background part (the worker, beat's relay) last showed it was alive."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seen_at: Mapped[datetime]
 
 
 class Client(Base):
@@ -154,6 +166,11 @@ class Notice(Base):
     escalated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     rendered_at: Mapped[datetime | None]
+    # A confirmation's affirmation deadline (the client's regime), when support was warned
+    # it is still unaffirmed, and when the client affirmed or disputed it.
+    affirm_by: Mapped[datetime | None]
+    affirm_escalated_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
 
     event: Mapped[FinalityEvent | None] = relationship(back_populates="notices")
     deliveries: Mapped[list[Delivery]] = relationship(
@@ -283,6 +300,21 @@ class Batch(Base):
     revoked_at: Mapped[datetime | None]  # batch.failed after batch.final
     last_event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusWebhook(Base):
+    """A producer's endpoint for notice and event status changes, registered by an admin."""
+
+    __tablename__ = "status_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    url_display: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class BatchFanout(Base):

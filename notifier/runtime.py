@@ -61,7 +61,7 @@ class Runtime:
     @classmethod
     def boot(cls, settings: Settings) -> Runtime:
         """The runtime of a web or worker process: secrets known to the log redaction."""
-        for _role, key in settings.api_keys:
+        for _role, _name, key in settings.api_keys:
             remember_secret(key)
         for url in settings.support_channel_urls:
             remember_secret(url)

@@ -34,10 +34,14 @@ DATABASES = [
     d.strip() for d in os.environ.get("NOTIFIER_TEST_DATABASES", "sqlite,postgresql").split(",")
 ]
 
-ADMIN_KEY = "ntf_test_admin_key_0123456789"
-PRODUCER_KEY = "ntf_test_producer_key_0123456789"
-SUPPORT_KEY = "ntf_test_support_key_0123456789"
-API_KEYS = f"admin:{ADMIN_KEY},producer:{PRODUCER_KEY},support:{SUPPORT_KEY}"
+ADMIN_KEY = "ntf_test_admin_key_0123456789abcdefghijkl"
+PRODUCER_KEY = "ntf_test_producer_key_0123456789abcdefghijkl"
+SUPPORT_KEY = "ntf_test_support_key_0123456789abcdefghijkl"
+# role:name:key; the names are what audit entries show as the actor.
+API_KEYS = (
+    f"admin:admin-key:{ADMIN_KEY},producer:producer-key:{PRODUCER_KEY},"
+    f"support:support-key:{SUPPORT_KEY}"
+)
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 DATA_DIR = Path(__file__).parent / "data"

@@ -46,6 +46,8 @@ def test_production_switches_and_directories(tmp_path: Path) -> None:
         ("NOTIFIER_HOLIDAYS", "25/12/2026", "NOTIFIER_HOLIDAYS"),
         ("NOTIFIER_DEFAULT_VENUE_MIC", "NYSE", "NOTIFIER_DEFAULT_VENUE_MIC"),
         ("NOTIFIER_SECRET_KEY", "too-short", "NOTIFIER_SECRET_KEY"),
+        ("NOTIFIER_RATE_LIMIT_PER_KEY", "lots", "NOTIFIER_RATE_LIMIT_PER_KEY"),
+        ("NOTIFIER_LOG_FORMAT", "xml", "NOTIFIER_LOG_FORMAT"),
     ],
 )
 def test_bad_values_name_the_variable_and_hide_the_value(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 
@@ -23,13 +24,14 @@ from notifier.models import Base
 from notifier.runtime import Runtime
 from tests.conftest import load_event
 from tests.support.receivers import SmtpSink, WebhookReceiver, free_port
+from tests.support.server import LiveServer
 from tests.support.worker import WorkerProcess
 
 CANARY_SIGNING = "whsec_" + base64.b64encode(b"CanarySigningSecret0042").decode()
 CANARIES = {
-    "admin key": "CanaryAdminKey7391x",
-    "producer key": "ntf_CanaryProducerKey5520",
-    "support key": "CanarySupportKey8812y",
+    "admin key": "CanaryAdminKey7391x_padded_to_32_chars_long_ok",
+    "producer key": "ntf_CanaryProducerKey5520_padded_to_32_chars_long_ok",
+    "support key": "CanarySupportKey8812y_padded_to_32_chars_long_ok",
     "wrong key": "CanaryWrongKey4410z",
     "signing secret": CANARY_SIGNING,
     "signing secret body": "Q2FuYXJ5U2lnbmluZ1NlY3JldDAwNDI",
@@ -168,3 +170,56 @@ def test_no_canary_reaches_logs_responses_or_storage(
         if canary in text
     ]
     assert leaks == []
+
+
+STATUS_SECRET = "whsec_" + base64.b64encode(b"CanaryStatusSecret0077").decode()
+
+
+def test_ack_tokens_and_status_webhook_secrets_are_never_logged(
+    live_app: Flask,
+    worker: WorkerProcess,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver, status = WebhookReceiver(CANARY_SIGNING), WebhookReceiver(STATUS_SECRET)
+    server = LiveServer(live_app)  # over real HTTP: the server logs each request's path
+    receiver.start()
+    status.start()
+    server.start()
+    client = live_app.test_client()
+    try:
+        hook_url = f"{status.url}?token={CANARIES['query token']}"
+        put = client.put(
+            "/v1/status-webhooks/ops",
+            json={"url": hook_url, "secret": STATUS_SECRET, "event_types": ["notice.delivered"]},
+            headers=ADMIN,
+        )
+        assert put.status_code == 201, put.json
+        shown = client.get("/v1/status-webhooks/ops", headers=ADMIN).get_data(as_text=True)
+        channels = [{"name": "hook", "url": receiver.url, "secret": CANARY_SIGNING}]
+        client.put("/v1/clients/acme", json={"name": "Acme", "channels": channels}, headers=ADMIN)
+        posted = client.post("/v1/events", json=load_event("l1_final"), headers=PRODUCER)
+        assert posted.status_code == 202, posted.json
+        (hook,) = receiver.wait_for(1)
+        status.wait_for(1)
+        token = hook.payload["data"]["ack_url"].rsplit("/ack/", 1)[1]
+        page = requests.get(f"{server.url}/ack/{token}", timeout=10)
+        answer = requests.post(f"{server.url}/ack/{token}", json={"status": "affirmed"}, timeout=10)
+        assert page.status_code == 200 and answer.status_code == 200
+    finally:
+        receiver.stop()
+        status.stop()
+        server.stop()
+        worker.stop()
+    logs = {"worker log": worker.log(), "web log": caplog.text}
+    assert "/ack/" in caplog.text  # the requests were logged, with the token redacted
+    leaks = [
+        f"{what} in {where}"
+        for where, text in logs.items()
+        for what, canary in {"ack token": token, "status secret": STATUS_SECRET}.items()
+        if canary in text
+    ]
+    assert leaks == []
+    assert STATUS_SECRET not in shown and CANARIES["query token"] not in shown
+    assert STATUS_SECRET not in page.text and token not in answer.text
+    assert STATUS_SECRET not in _database_text(live_app.extensions["notifier"])

@@ -1,19 +1,38 @@
-"""The HTTP edge: blueprints and schemas, nothing else."""
+"""The HTTP edge: blueprints and schemas, and the support console's pages."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask
 
-from notifier.api import clients, deliveries, events, notices
+from notifier.api import (
+    acks,
+    clients,
+    deliveries,
+    events,
+    health,
+    limits,
+    notices,
+    reports,
+    status_webhooks,
+)
+from notifier.api.caching import register_etags
+from notifier.api.console import register_console
 from notifier.api.errors import register_error_handlers
+from notifier.api.openapi import register_openapi
+from notifier.api.requestlog import register_request_log
+from notifier.config import Settings
+
+V1_BLUEPRINTS = (events, clients, notices, deliveries, status_webhooks, acks, reports)
 
 
-def register_api(app: Flask) -> None:
+def register_api(app: Flask, settings: Settings) -> None:
     register_error_handlers(app)
-    for module in (events, clients, notices, deliveries):
+    limiter = limits.init_limiter(app, settings)
+    for module in V1_BLUEPRINTS:
+        limits.limit_blueprint(limiter, module.bp, settings)
         app.register_blueprint(module.bp)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        """Say the web process is up."""
-        return jsonify({"status": "ok"})
+    app.register_blueprint(health.bp)
+    register_openapi(app)
+    register_etags(app)
+    register_request_log(app)
+    register_console(app)

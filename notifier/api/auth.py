@@ -1,35 +1,51 @@
-"""Bearer API keys with roles: producer, support, admin (admin may do everything)."""
+"""Bearer API keys with names and roles: producer, support, admin (admin may do everything)."""
 
 from __future__ import annotations
 
-import hmac
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
-from sqlalchemy import select
 
+import notifier.api.limits as limits
 from notifier.api.errors import ApiError
-from notifier.models import ApiKey
+from notifier.keys import KeyIdentity, authenticate, key_prefix
 from notifier.runtime import Runtime
-from notifier.secrets import hash_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 # RFC 6750 section 3: a 401 says which scheme to use, and why the token failed.
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="notifier"'}
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer realm="notifier", error="invalid_token"'}
 
 
-def _role_for(key: str) -> str | None:
+def identify() -> KeyIdentity:
+    """Return the caller's key identity, or answer 401 (429 after too many failures)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(
+            401, "unauthorized", "Send Authorization: Bearer <api key>.", headers=_CHALLENGE
+        )
+    limits.refuse_if_guessing()
     runtime: Runtime = current_app.extensions["notifier"]
-    digest = hash_api_key(key)
-    for role, bootstrap_key in runtime.settings.api_keys:
-        if hmac.compare_digest(hash_api_key(bootstrap_key), digest):
-            return role
-    with runtime.db.session() as session:
-        return session.scalar(select(ApiKey.role).where(ApiKey.key_hash == digest))
+    identity = authenticate(runtime, key)
+    if identity is None:
+        limits.count_failure()
+        # Only the prefix: enough to match a leaked or mistyped key, useless to an attacker.
+        log.warning(
+            "authentication failed from %s with key prefix %r on %s %s",
+            request.remote_addr,
+            key_prefix(key),
+            request.method,
+            request.path,
+        )
+        raise ApiError(401, "unauthorized", "The API key is not valid.", headers=_INVALID_TOKEN)
+    return identity
 
 
 def require_role(*roles: str) -> Callable[[F], F]:
@@ -38,26 +54,18 @@ def require_role(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, key = header.partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                raise ApiError(
-                    401, "unauthorized", "Send Authorization: Bearer <api key>.", headers=_CHALLENGE
-                )
-            role = _role_for(key.strip())
-            if role is None:
-                raise ApiError(
-                    401, "unauthorized", "The API key is not valid.", headers=_INVALID_TOKEN
-                )
-            if role != "admin" and role not in roles:
+            identity = identify()
+            if not identity.allows(*roles):
                 raise ApiError(
                     403,
                     "forbidden",
-                    f"This call needs the role {' or '.join(roles)}; the key has {role}.",
+                    f"This call needs the role {' or '.join(roles)}; the key has {identity.role}.",
                 )
-            g.actor = f"{role}-key"
+            g.key_identity = identity
+            g.actor = identity.name  # audit entries name the key ("alice"), not only its role
             return view(*args, **kwargs)
 
+        wrapper.required_roles = roles  # type: ignore[attr-defined]  # read by the OpenAPI builder
         return cast(F, wrapper)
 
     return decorator

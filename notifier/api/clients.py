@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
+from notifier.api.openapi import documented
+from notifier.api.schemas import responses as r
 from notifier.api.schemas.clients import ClientSchema
 from notifier.delivery.targets import TargetPolicy, TargetRefused
 from notifier.intake.clients import get_client, upsert_client
@@ -17,6 +19,18 @@ _schema = ClientSchema()
 
 
 @bp.put("/<client_id>")
+@documented(
+    "Create or replace a client and its channels",
+    tag="clients",
+    ok={200: r.ClientViewSchema, 201: r.ClientViewSchema},
+    body=ClientSchema,
+    links={
+        "GetClient": {
+            "operationId": "show_client",
+            "parameters": {"client_id": "$response.body#/client_id"},
+        }
+    },
+)
 @require_role("admin")
 def put_client(client_id: str) -> tuple[Response, int]:
     """Create or replace a client and its channels."""
@@ -35,6 +49,7 @@ def put_client(client_id: str) -> tuple[Response, int]:
 
 
 @bp.get("/<client_id>")
+@documented("Show a client", tag="clients", ok={200: r.ClientViewSchema})
 @require_role("support")
 def show_client(client_id: str) -> Response:
     """Show a client; channel URLs only in Apprise's privacy form."""

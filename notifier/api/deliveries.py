@@ -6,6 +6,8 @@ from flask import Blueprint, Response, current_app, g, jsonify
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
+from notifier.api.openapi import documented
+from notifier.api.schemas import responses as r
 from notifier.api.schemas.support import ResendSchema
 from notifier.notices.publish import enqueue_delivery
 from notifier.notices.redeliver import CannotRedeliver, DeliveryNotFound, redeliver
@@ -15,6 +17,13 @@ _reason = ResendSchema()
 
 
 @bp.post("/<int:delivery_id>/redeliver")
+@documented(
+    "Redeliver one delivery on its channel",
+    tag="deliveries",
+    ok={202: r.RedeliveredSchema},
+    body=ResendSchema,
+    errors=(409,),
+)
 @require_role("support")
 def redeliver_one(delivery_id: int) -> tuple[Response, int]:
     """Send one delivery again on its own channel, same webhook-id; the reason is audited."""

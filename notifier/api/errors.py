@@ -143,7 +143,12 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:
             message = "The request body is larger than this service accepts."
-        return error_response(status, code, message)
+        response, status = error_response(status, code, message)
+        # Keep what the exception says about the protocol, e.g. Allow on a 405 (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

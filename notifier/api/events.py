@@ -6,6 +6,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_path_id, load, read_json
+from notifier.api.openapi import documented, event_body
+from notifier.api.schemas import responses as r
 from notifier.api.schemas.events import FinalityEventSchema
 from notifier.api.schemas.support import EventSearchSchema, page
 from notifier.intake.accept import EventConflict, accept_event
@@ -18,6 +20,23 @@ _search = EventSearchSchema()
 
 
 @bp.post("")
+@documented(
+    "Report a finality event",
+    tag="events",
+    ok={200: r.EventAcceptedSchema, 202: r.EventAcceptedSchema},
+    body=event_body(),
+    errors=(409,),
+    links={
+        "GetEvent": {
+            "operationId": "get_event",
+            "parameters": {"event_id": "$response.body#/event_id"},
+        },
+        "GetFirstNotice": {
+            "operationId": "show_notice",
+            "parameters": {"notice_id": "$response.body#/notice_ids/0"},
+        },
+    },
+)
 @require_role("producer")
 def post_event() -> tuple[Response, int]:
     """Accept a finality event; a retry of the same event gets the original answer."""
@@ -51,6 +70,7 @@ def _event_schema(tolerance: int) -> FinalityEventSchema:
 
 
 @bp.get("")
+@documented("Search events", tag="events", ok={200: r.EventListSchema}, query=EventSearchSchema)
 @require_role("producer", "support")
 def list_events() -> Response:
     """Find events by status (e.g. ``unknown_client``, ``stale``), type, client, trade, batch."""
@@ -61,6 +81,7 @@ def list_events() -> Response:
 
 
 @bp.get("/<event_id>")
+@documented("Show how an event was handled", tag="events", ok={200: r.EventSummarySchema})
 @require_role("producer", "support")
 def get_event(event_id: str) -> Response:
     """Show how an event was handled: accepted, stale, unknown client, or stored."""

@@ -6,6 +6,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from notifier.api.auth import require_role
 from notifier.api.errors import ApiError, is_row_id, load, read_json
+from notifier.api.openapi import documented
+from notifier.api.schemas import responses as r
 from notifier.api.schemas.support import NoticeSearchSchema, ResendSchema, page
 from notifier.notices.publish import enqueue_notices
 from notifier.notices.resend import CannotResend, NoticeNotFound, resend_notice
@@ -17,6 +19,7 @@ _resend = ResendSchema()
 
 
 @bp.get("")
+@documented("Search notices", tag="notices", ok={200: r.NoticeListSchema}, query=NoticeSearchSchema)
 @require_role("support")
 def list_notices() -> Response:
     """Find notices by client, trade, batch, event, kind or status, newest first."""
@@ -27,6 +30,7 @@ def list_notices() -> Response:
 
 
 @bp.get("/<int:notice_id>")
+@documented("Show a notice with deliveries and timeline", tag="notices", ok={200: r.NoticeSchema})
 @require_role("support")
 def show_notice(notice_id: int) -> Response:
     """Show a notice, its deliveries, every attempt and its timeline."""
@@ -42,6 +46,19 @@ def show_notice(notice_id: int) -> Response:
 
 
 @bp.post("/<int:notice_id>/resend")
+@documented(
+    "Resend a copy of a notice",
+    tag="notices",
+    ok={202: r.ResentSchema},
+    body=ResendSchema,
+    errors=(409,),
+    links={
+        "GetCopy": {
+            "operationId": "show_notice",
+            "parameters": {"notice_id": "$response.body#/notice_id"},
+        }
+    },
+)
 @require_role("support")
 def resend(notice_id: int) -> tuple[Response, int]:
     """Send a copy of a notice to all the client's channels; the reason is audited."""

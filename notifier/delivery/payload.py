@@ -62,8 +62,12 @@ class NoticeRecord(Protocol):
     def created_at(self) -> datetime: ...
 
 
-def webhook_payload(notice: NoticeRecord) -> dict[str, Any]:
-    """Return the JSON document a signed webhook carries for ``notice``."""
+def webhook_payload(notice: NoticeRecord, ack_url: str | None = None) -> dict[str, Any]:
+    """Return the JSON document a signed webhook carries for ``notice``.
+
+    ``ack_url`` is the confirmation's acknowledgement link (null for other notices): a
+    receiver POSTs ``{"status": "affirmed" | "disputed", …}`` to it.
+    """
     context = notice.context
     data: dict[str, Any] = {
         "notice_id": notice.id,
@@ -85,6 +89,7 @@ def webhook_payload(notice: NoticeRecord) -> dict[str, Any]:
         "text": notice.body_text,
         "html": notice.body_html,
         "markdown": notice.body_md,
+        "ack_url": ack_url,
     }
     if data["batch_id"] is None:  # a batch named only in the context (a delay, a reversal)
         data["batch_id"] = _batch_id(context)

@@ -20,6 +20,7 @@ from notifier.intake.rules import plan_event
 from notifier.models import FinalityEvent, TradeState
 from notifier.notices.kinds import Decision
 from notifier.notices.outbox import write_plans
+from notifier.notices.status_events import event_rejected
 from notifier.notices.tracking import supersede_notice
 from notifier.runtime import Runtime
 from notifier.states import EventStatus
@@ -114,10 +115,12 @@ def _store(
         "notice_ids": [n.id for n in notices],
     }
     event.response = response
+    # Producers subscribed to status webhooks hear of a stale or unknown-client event.
+    told = event_rejected(session, runtime, event)
     return IntakeResult(
         created=True,
         response=response,
-        notice_ids=[n.id for n in notices],
+        notice_ids=[n.id for n in notices] + told,
         fanout_event_pk=event.id if decision.deferred else None,
     )
 

@@ -26,6 +26,7 @@ from notifier.models import (
 from notifier.notices.contexts import affected_counts, affected_entry
 from notifier.notices.kinds import CONFIRMING_KINDS, SUPPORT_AUDIENCE, escalation_plan
 from notifier.notices.outbox import write_plans
+from notifier.notices.status_events import emit, notice_data
 from notifier.notices.tracking import WORKER, audit, settle_notice, skip_delivery
 from notifier.runtime import Runtime
 from notifier.states import DUE_DELIVERY_STATES, DeliveryStatus, NoticeStatus, TradeStatus
@@ -50,6 +51,8 @@ def escalate_failure(session: Session, runtime: Runtime, notice: Notice) -> list
     if notice.client_id == SUPPORT_AUDIENCE:
         log_undeliverable(notice)
         return []
+    if notice.client_id.startswith("@"):
+        return []  # producers' status webhooks do not escalate
     return _escalate(session, runtime, notice, "delivery_failed")
 
 
@@ -106,6 +109,66 @@ def escalate_at_risk(runtime: Runtime) -> list[int]:
             created = [n.id for n in write_plans(session, runtime, [plan], first.event, SYSTEM)]
         created.extend(_escalate_unconfirmed_trades(session, runtime, horizon))
     return created
+
+
+_AWAITING_AFFIRMATION = (NoticeStatus.DELIVERED, NoticeStatus.PARTIALLY_DELIVERED)
+
+
+def escalate_unaffirmed(runtime: Runtime) -> list[int]:
+    """Warn support of delivered confirmations still unaffirmed near their affirmation
+    deadline: one escalation per check lists them all, each notice is escalated once, and
+    producers subscribed to ``notice.deadline_at_risk`` hear of each."""
+    now = runtime.clock()
+    horizon = now + timedelta(seconds=runtime.settings.affirmation_lead_seconds)
+    with runtime.db.session() as session:
+        at_risk = session.scalars(
+            select(Notice)
+            .where(
+                Notice.kind.in_(CONFIRMING_KINDS),
+                Notice.affirm_by <= horizon,
+                Notice.affirm_escalated_at.is_(None),
+                Notice.status.in_(_AWAITING_AFFIRMATION),
+            )
+            .order_by(Notice.affirm_by, Notice.id)
+            .limit(500)
+        ).all()
+        if not at_risk:
+            return []
+        ids = {n.client_id for n in at_risk}
+        clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))}
+        first = at_risk[0]
+        plan = escalation_plan(
+            runtime,
+            cause="affirmation_at_risk",
+            key=str(first.id),  # each notice is escalated once, so the first names the list
+            event_id=first.event.event_id if first.event else "",
+            affected=[affected_entry(n, clients.get(n.client_id)) for n in at_risk],
+            deadline_at=first.affirm_by,
+        )
+        created: list[int] = []
+        for notice in at_risk:
+            notice.affirm_escalated_at = now
+            data = notice_data(notice, "unaffirmed")
+            data["affirm_by"] = notice.affirm_by.isoformat() if notice.affirm_by else None
+            created.extend(emit(session, runtime, "notice.deadline_at_risk", data, notice.event))
+        created.extend(n.id for n in write_plans(session, runtime, [plan], first.event, SYSTEM))
+    return created
+
+
+def escalate_dispute(
+    session: Session, runtime: Runtime, notice: Notice, reason_code: str | None, reason: str | None
+) -> list[int]:
+    """Tell support a client disputed a confirmation, with the client's reason."""
+    plan = escalation_plan(
+        runtime,
+        cause="disputed",
+        key=f"{notice.id}:{runtime.clock().isoformat()}",
+        event_id=notice.event.event_id if notice.event else "",
+        affected=[affected_entry(notice, session.get(Client, notice.client_id))],
+        reason={"code": reason_code, "text": reason},
+        deadline_at=notice.affirm_by,
+    )
+    return [n.id for n in write_plans(session, runtime, [plan], notice.event, SYSTEM)]
 
 
 def _escalate_unconfirmed_trades(
@@ -183,6 +246,8 @@ def escalate_failed_delivery(session: Session, runtime: Runtime, delivery: Deliv
         if notice.status == NoticeStatus.FAILED:  # its last support channel failed too
             log_undeliverable(notice)
         return []
+    if notice.client_id.startswith("@"):
+        return []  # producers' status webhooks do not escalate
     if delivery.channel_id is None:
         settle_notice(session, notice, runtime.clock())
         return escalate_failure(session, runtime, notice)

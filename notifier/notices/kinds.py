@@ -367,6 +367,26 @@ def copy_plan(original: Notice, first: int, number: int) -> NoticePlan:
     )
 
 
+# A status event to a producer's webhook is not a client notice kind either: it has no
+# templates, its payload is the message (notices/status_events.py, docs/webhooks.md).
+STATUS_KIND = "status_event"
+
+
+def status_plan(
+    audience: str, event_type: str, data: dict[str, Any], payload: dict[str, Any], change: str
+) -> NoticePlan:
+    """Plan one status event for the webhook ``audience`` (``@status:<name>``)."""
+    name = audience.split(":", 1)[-1]
+    return NoticePlan(
+        kind=STATUS_KIND,
+        variant=event_type,
+        client_id=audience,
+        trade_id=data.get("trade_id"),
+        dedup_key=f"status:{name}:{event_type}:{data.get('notice_id')}:{change}",
+        context={"event_id": data.get("event_id"), "payload": payload},
+    )
+
+
 # Each registered kind's one builder; tests/test_kinds.py holds this to KINDS. A copy
 # (copy_plan) is not a kind of its own: it repeats a notice of any kind.
 BUILDERS: dict[str, Callable[..., NoticePlan]] = {

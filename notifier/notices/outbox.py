@@ -15,10 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice
+from notifier.notices.affirmation import affirmation_deadline
 from notifier.notices.kinds import SUPPORT_AUDIENCE, NoticePlan
 from notifier.notices.tracking import audit
 from notifier.runtime import Runtime
 from notifier.states import NoticeStatus
+
+# The client_id of a status notice, addressed to one producer status webhook
+# (notifier.notices.status_events): "@status:<webhook name>", also its delivery target.
+STATUS_AUDIENCE_PREFIX = "@status:"
 
 
 def write_plans(
@@ -59,6 +64,9 @@ class ChannelCache:
         if client_id == SUPPORT_AUDIENCE:
             urls = self.runtime.settings.support_channel_urls
             return [(None, support_target(self.runtime, url)) for url in urls]
+        if client_id.startswith(STATUS_AUDIENCE_PREFIX):
+            # A status notice goes to the one producer webhook its audience names.
+            return [(None, client_id)]
         if client_id not in self._by_client:
             rows = self.session.scalars(
                 select(Channel)
@@ -79,7 +87,8 @@ def _materialise(
     """Write one planned notice and its deliveries, unless it was already sent."""
     if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
         return None
-    client = None if plan.for_support else session.get(Client, plan.client_id)
+    staff = plan.for_support or plan.client_id.startswith(STATUS_AUDIENCE_PREFIX)
+    client = None if staff else session.get(Client, plan.client_id)
     notice = Notice(
         event_pk=event.id if event else None,
         client_id=plan.client_id,
@@ -95,6 +104,7 @@ def _materialise(
         supersedes_id=plan.supersedes_id,
         resend_of_id=plan.resend_of_id,
         deadline_at=plan.deadline_at,
+        affirm_by=affirmation_deadline(runtime, client, plan) if client else None,
         created_at=runtime.clock(),
     )
     session.add(notice)

@@ -6,7 +6,16 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from notifier.models import AuditEntry, ChannelOutage, Delivery, FinalityEvent, Notice
+from notifier.models import (
+    AuditEntry,
+    Batch,
+    ChannelOutage,
+    Delivery,
+    FinalityEvent,
+    Notice,
+    TradeState,
+)
+from notifier.notices.affirmation import affirmation_view
 from notifier.runtime import Runtime
 
 
@@ -39,6 +48,8 @@ def notice_view(runtime: Runtime, notice_id: int, detail: bool = True) -> dict[s
             "timezone": notice.timezone,
             "rendered_at": notice.rendered_at.isoformat() if notice.rendered_at else None,
             "deadline_at": notice.deadline_at.isoformat() if notice.deadline_at else None,
+            # A confirmation's affirmation deadline and whether the client met it.
+            "affirmation": affirmation_view(notice),
             # Exactly what went out: the stored subject and bodies, not a fresh render.
             "text": notice.body_text,
             "html": notice.body_html,
@@ -165,7 +176,13 @@ def _event_summary(event: FinalityEvent) -> dict[str, Any]:
         "sequence": event.sequence,
         "occurred_at": event.occurred_at.isoformat(),
         "received_at": event.received_at.isoformat(),
-        "notice_ids": [n.id for n in event.notices],
+        "notice_ids": [n.id for n in event.notices if not n.client_id.startswith("@status:")],
+        # What became of each notice the event created: producers read this too.
+        "notices": [
+            {"notice_id": n.id, "kind": n.kind, "client_id": n.client_id, "status": n.status}
+            for n in event.notices
+            if not n.client_id.startswith("@")  # support's and producers' own stay out
+        ],
     }
 
 
@@ -177,6 +194,12 @@ def search_notices(
     event_id = filters.pop("event_id", None)
     if event_id:
         query = query.join(FinalityEvent).where(FinalityEvent.event_id == event_id)
+    # A date range (the console's search): created at or after / before, UTC datetimes.
+    created_from, created_to = filters.pop("created_from", None), filters.pop("created_to", None)
+    if created_from is not None:
+        query = query.where(Notice.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Notice.created_at < created_to)
     query = _filtered(query, Notice, filters, limit, before_id)
     with runtime.db.session() as session:
         return [_summary(n) for n in session.scalars(query)]
@@ -196,3 +219,63 @@ def _summary(notice: Notice) -> dict[str, Any]:
         "resend_of_id": notice.resend_of_id,
         "supersedes_id": notice.supersedes_id,
     }
+
+
+# Notices that tell a client its trade's finality was undone.
+REVERSAL_KINDS = ("reversal", "finality_revoked", "cancellation")
+
+
+def batch_view(runtime: Runtime, batch_id: str) -> dict[str, Any] | None:
+    """Show an L2 batch: what its events said, its trades, their notices and reversals."""
+    with runtime.db.session() as session:
+        batch = session.get(Batch, batch_id)
+        trades = session.scalars(
+            select(TradeState).where(TradeState.batch_id == batch_id).order_by(TradeState.trade_id)
+        ).all()
+        events = session.scalars(
+            select(FinalityEvent)
+            .where(FinalityEvent.batch_id == batch_id)
+            .order_by(FinalityEvent.id)
+            .limit(_BATCH_LIMIT)
+        ).all()
+        if batch is None and not trades and not events:
+            return None
+        # A trade rolled to another batch still names this one in its events.
+        trade_ids = sorted(
+            {t.trade_id for t in trades} | {e.trade_id for e in events if e.trade_id}
+        )
+        notices = session.scalars(
+            select(Notice)
+            .where((Notice.batch_id == batch_id) | Notice.trade_id.in_(trade_ids or [""]))
+            .order_by(Notice.id)
+            .limit(_BATCH_LIMIT)
+        ).all()
+        summaries = [_summary(n) for n in notices]
+        return {
+            "batch_id": batch_id,
+            "status": batch.status if batch else "open",
+            "batch_end_at": batch.batch_end_at.isoformat()
+            if batch and batch.batch_end_at
+            else None,
+            "final_at": batch.final_at.isoformat() if batch and batch.final_at else None,
+            "revoked_at": batch.revoked_at.isoformat() if batch and batch.revoked_at else None,
+            "rolled_to_batch_id": batch.rolled_to_batch_id if batch else None,
+            "details": batch.details if batch else None,
+            "trades": [
+                {
+                    "trade_id": t.trade_id,
+                    "client_id": t.client_id,
+                    "status": t.status,
+                    "layer": t.layer,
+                    "deadline_at": t.deadline_at.isoformat() if t.deadline_at else None,
+                    "notices": [s for s in summaries if s["trade_id"] == t.trade_id],
+                }
+                for t in trades
+            ],
+            "events": [_event_summary(e) for e in events],
+            "notices": summaries,
+            "reversals": [s for s in summaries if s["kind"] in REVERSAL_KINDS],
+        }
+
+
+_BATCH_LIMIT = 2000

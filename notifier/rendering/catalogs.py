@@ -29,17 +29,22 @@ DOMAIN = "messages"
 LOCALES = ("en", "de", "fr", "es", "ja")
 
 
-def pot_path(locales_dir: Path) -> Path:
-    return locales_dir / f"{DOMAIN}.pot"
+# The support console's own messages (notifier/api/console/templates), kept apart so
+# notice translators and console translators never edit the same file.
+CONSOLE_DOMAIN = "console"
 
 
-def po_path(locales_dir: Path, locale: str) -> Path:
-    return locales_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+def pot_path(locales_dir: Path, domain: str = DOMAIN) -> Path:
+    return locales_dir / f"{domain}.pot"
 
 
-def read_catalog(path: Path, locale: str | None = None) -> Catalog:
+def po_path(locales_dir: Path, locale: str, domain: str = DOMAIN) -> Path:
+    return locales_dir / locale / "LC_MESSAGES" / f"{domain}.po"
+
+
+def read_catalog(path: Path, locale: str | None = None, domain: str = DOMAIN) -> Catalog:
     with path.open("rb") as handle:
-        return read_po(handle, locale=locale, domain=DOMAIN)
+        return read_po(handle, locale=locale, domain=domain)
 
 
 def _write_catalog(catalog: Catalog, path: Path) -> None:
@@ -56,12 +61,12 @@ def _write_catalog(catalog: Catalog, path: Path) -> None:
         )
 
 
-def extract_messages(templates_dir: Path, mapping_file: Path) -> Catalog:
+def extract_messages(templates_dir: Path, mapping_file: Path, domain: str = DOMAIN) -> Catalog:
     """Return every message the templates use, as a catalog template."""
     with mapping_file.open(encoding="utf-8") as handle:
         # Babel leaves parse_mapping_cfg unannotated; it returns (method_map, options_map).
         method_map, options_map = parse_mapping_cfg(handle, str(mapping_file))  # type: ignore[no-untyped-call]
-    catalog = Catalog(project="notifier", domain=DOMAIN, charset="utf-8")
+    catalog = Catalog(project="notifier", domain=domain, charset="utf-8")
     found = extract_from_dir(templates_dir, method_map, options_map, keywords=DEFAULT_KEYWORDS)
     for filename, lineno, message, comments, context in found:
         location = (str(Path(templates_dir.name) / filename), lineno)
@@ -69,27 +74,31 @@ def extract_messages(templates_dir: Path, mapping_file: Path) -> Catalog:
     return catalog
 
 
-def extract_catalog(templates_dir: Path, mapping_file: Path, locales_dir: Path) -> Path:
-    """Write ``locales/messages.pot`` from the templates."""
-    path = pot_path(locales_dir)
-    _write_catalog(extract_messages(templates_dir, mapping_file), path)
+def extract_catalog(
+    templates_dir: Path, mapping_file: Path, locales_dir: Path, domain: str = DOMAIN
+) -> Path:
+    """Write ``locales/<domain>.pot`` from the templates."""
+    path = pot_path(locales_dir, domain)
+    _write_catalog(extract_messages(templates_dir, mapping_file, domain), path)
     return path
 
 
-def update_catalogs(locales_dir: Path, locales: Iterable[str] = LOCALES) -> list[Path]:
+def update_catalogs(
+    locales_dir: Path, locales: Iterable[str] = LOCALES, domain: str = DOMAIN
+) -> list[Path]:
     """Merge ``messages.pot`` into each locale's ``messages.po``, keeping its translations.
 
     New messages arrive untranslated; changed ones arrive fuzzy with the old translation
     as a hint. Both render in English until a translator fills them in.
     """
-    template = read_catalog(pot_path(locales_dir))
+    template = read_catalog(pot_path(locales_dir, domain), domain=domain)
     written = []
     for locale in locales:
-        path = po_path(locales_dir, locale)
+        path = po_path(locales_dir, locale, domain)
         if path.exists():
-            catalog = read_catalog(path, locale)
+            catalog = read_catalog(path, locale, domain)
         else:
-            catalog = Catalog(locale=locale, domain=DOMAIN, project="notifier", charset="utf-8")
+            catalog = Catalog(locale=locale, domain=domain, project="notifier", charset="utf-8")
         catalog.update(template)
         _write_catalog(catalog, path)
         written.append(path)
@@ -103,12 +112,12 @@ def _mo_bytes(catalog: Catalog) -> bytes:
     return buffer.getvalue()
 
 
-def compile_catalogs(locales_dir: Path) -> list[Path]:
-    """Compile every ``locales/*/LC_MESSAGES/messages.po`` to ``.mo``."""
+def compile_catalogs(locales_dir: Path, domain: str = DOMAIN) -> list[Path]:
+    """Compile every ``locales/*/LC_MESSAGES/<domain>.po`` to ``.mo``."""
     written = []
-    for path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+    for path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{domain}.po")):
         mo_path = path.with_suffix(".mo")
-        mo_path.write_bytes(_mo_bytes(read_catalog(path, path.parent.parent.name)))
+        mo_path.write_bytes(_mo_bytes(read_catalog(path, path.parent.parent.name, domain)))
         written.append(mo_path)
     return written
 
@@ -123,22 +132,24 @@ def _lookup_names(locale: str) -> Iterator[str]:
             yield name
 
 
-def _load_one(locales_dir: Path, name: str) -> Translations | None:
-    po = po_path(locales_dir, name)
+def _load_one(locales_dir: Path, name: str, domain: str) -> Translations | None:
+    po = po_path(locales_dir, name, domain)
     mo = po.with_suffix(".mo")
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as handle:
-            return Translations(handle, domain=DOMAIN)
+            return Translations(handle, domain=domain)
     if po.exists():
-        return Translations(BytesIO(_mo_bytes(read_catalog(po, name))), domain=DOMAIN)
+        return Translations(BytesIO(_mo_bytes(read_catalog(po, name, domain))), domain=domain)
     return None
 
 
-def load_translations(locales_dir: Path, locale: str) -> gettext.NullTranslations:
+def load_translations(
+    locales_dir: Path, locale: str, domain: str = DOMAIN
+) -> gettext.NullTranslations:
     """Return the translations for ``locale``, falling back to its language, then English."""
     chain: Translations | None = None
     for name in _lookup_names(locale):
-        loaded = _load_one(locales_dir, name)
+        loaded = _load_one(locales_dir, name, domain)
         if loaded is None:
             continue
         if chain is None:

@@ -325,6 +325,12 @@ class Renderer:
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
         return env
 
+    def render_page(self, name: str, values: dict[str, Any], locale: str, timezone: str) -> str:
+        """Render one HTML page (``templates/pages/<name>``) in the reader's language."""
+        env = self._environment(normalise_locale(locale))
+        page = env.get_template(f"pages/{name}")
+        return page.render(dict(values, fmt=Formatter(locale, timezone), locale=locale))
+
     def render(self, kind: str, context: dict[str, Any], locale: str, timezone: str) -> Rendered:
         formatter = Formatter(locale, timezone)
         env = self._environment(locale)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from notifier.config import PROJECT_ROOT, load_settings
+
+if TYPE_CHECKING:
+    from notifier.runtime import Runtime
 
 
 @click.group()
@@ -37,21 +41,75 @@ def keys() -> None:
     """Manage API keys (stored hashed; shown once on creation)."""
 
 
+def _key_runtime() -> Runtime:
+    from notifier.runtime import Runtime
+
+    return Runtime.from_settings(load_settings())
+
+
 @keys.command("create")
 @click.option("--role", type=click.Choice(["producer", "support", "admin"]), required=True)
-@click.option("--name", required=True, help="Who the key is for, e.g. 'oms-prod'.")
+@click.option("--name", required=True, help="Who the key is for, e.g. 'alice' or 'oms-prod'.")
 def keys_create(role: str, name: str) -> None:
     """Create an API key and print it once."""
-    from notifier.db import Database
-    from notifier.models import ApiKey
-    from notifier.secrets import hash_api_key, new_api_key
+    from notifier.keys import KeyError_, create_key
 
-    key = new_api_key()
-    database = Database(load_settings().database_url)
-    with database.session() as session:
-        session.add(ApiKey(name=name, role=role, key_hash=hash_api_key(key)))
-    database.dispose()
-    click.echo(key)
+    runtime = _key_runtime()
+    try:
+        click.echo(create_key(runtime, name, role))
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.db.dispose()
+
+
+@keys.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Show revoked keys too.")
+def keys_list(include_revoked: bool) -> None:
+    """List keys by name, role and prefix (never the key itself)."""
+    from notifier.keys import list_keys
+
+    runtime = _key_runtime()
+    try:
+        records = list_keys(runtime, include_revoked)
+    finally:
+        runtime.db.dispose()
+    click.echo(f"{'NAME':<24} {'ROLE':<9} {'PREFIX':<9} {'SOURCE':<9} {'CREATED':<20} REVOKED")
+    for r in records:
+        created = "-" if r.source == "bootstrap" else r.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        revoked = r.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if r.revoked_at else "-"
+        click.echo(f"{r.name:<24} {r.role:<9} {r.prefix:<9} {r.source:<9} {created:<20} {revoked}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke the key called NAME; it is refused from the next request on."""
+    from notifier.keys import KeyError_, revoke_key
+
+    runtime = _key_runtime()
+    try:
+        role = revoke_key(runtime, name)
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.db.dispose()
+    click.echo(f"revoked {name} ({role})")
+
+
+@keys.command("rotate")
+@click.argument("name")
+def keys_rotate(name: str) -> None:
+    """Revoke the key called NAME and print its replacement (same name and role) once."""
+    from notifier.keys import KeyError_, rotate_key
+
+    runtime = _key_runtime()
+    try:
+        click.echo(rotate_key(runtime, name))
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.db.dispose()
 
 
 @main.group()
@@ -59,40 +117,55 @@ def i18n() -> None:
     """Manage the translation catalogs under locales/."""
 
 
+# The support console (views and templates): its messages go to a catalog domain of its own.
+CONSOLE_SOURCES = Path(__file__).resolve().parent.parent / "api" / "console"
+
+
 @i18n.command("extract")
 def i18n_extract() -> None:
-    """Extract every message from templates/ into locales/messages.pot."""
-    from notifier.rendering.catalogs import extract_catalog
+    """Extract messages from templates/ (messages.pot) and the console's (console.pot)."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, extract_catalog
 
     settings = load_settings()
-    path = extract_catalog(settings.templates_dir, PROJECT_ROOT / "babel.cfg", settings.locales_dir)
+    mapping = PROJECT_ROOT / "babel.cfg"
+    path = extract_catalog(settings.templates_dir, mapping, settings.locales_dir)
+    click.echo(f"extracted {path}")
+    console_mapping = PROJECT_ROOT / "babel-console.cfg"
+    path = extract_catalog(CONSOLE_SOURCES, console_mapping, settings.locales_dir, CONSOLE_DOMAIN)
     click.echo(f"extracted {path}")
 
 
 @i18n.command("update")
 def i18n_update() -> None:
-    """Merge locales/messages.pot into each locale's messages.po, keeping translations."""
-    from notifier.rendering.catalogs import update_catalogs
+    """Merge each .pot into each locale's .po (messages and console), keeping translations."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, DOMAIN, update_catalogs
 
-    for path in update_catalogs(load_settings().locales_dir):
-        click.echo(f"updated {path}")
+    for domain in (DOMAIN, CONSOLE_DOMAIN):
+        for path in update_catalogs(load_settings().locales_dir, domain=domain):
+            click.echo(f"updated {path}")
 
 
 @i18n.command("compile")
 def i18n_compile() -> None:
-    """Compile every locales/*/LC_MESSAGES/messages.po to .mo."""
-    from notifier.rendering.catalogs import compile_catalogs
+    """Compile every locales/*/LC_MESSAGES/*.po (messages and console) to .mo."""
+    from notifier.rendering.catalogs import CONSOLE_DOMAIN, DOMAIN, compile_catalogs
 
-    for path in compile_catalogs(load_settings().locales_dir):
-        click.echo(f"compiled {path}")
+    for domain in (DOMAIN, CONSOLE_DOMAIN):
+        for path in compile_catalogs(load_settings().locales_dir, domain):
+            click.echo(f"compiled {path}")
 
 
 @main.command("run")
 def run() -> None:
     """Start web, worker and beat from the Procfile (embedded defaults unless configured)."""
+    from notifier.config import ConfigError
     from notifier.db import Database
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        # The message names the variable and the rule; the value (maybe a key) stays out.
+        raise click.ClickException(str(exc)) from None
     database = Database(settings.database_url)
     database.upgrade()
     database.dispose()
@@ -134,3 +207,7 @@ def replay(log_file: Path, out: Path | None, database_url: str | None) -> None:
         click.echo(report, nl=False)
     else:
         out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,6 +49,7 @@ from notifier.notices.escalation import escalate_at_risk
 from notifier.runtime import Runtime
 from notifier.worker.relay import find_due_work
 
+REPLAY_SECRET_KEY = base64.urlsafe_b64encode(b"notifier-replay-fixed-key-32byte").decode()
 SINK_SECRET = "whsec_" + base64.b64encode(b"notifier-replay-sink-key").decode()
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -231,6 +232,9 @@ def _settings(database_url: str | None, var_dir: Path, sink_url: str) -> Setting
         "NOTIFIER_ENQUEUE": "0",
         "NOTIFIER_RELAY_GRACE_SECONDS": "0",
         "NOTIFIER_DATABASE_URL": database_url or f"sqlite:///{var_dir / 'replay.sqlite'}",
+        # A fixed key (it seals only this throwaway database): the acknowledgement links in
+        # the reported bodies are signed with it, and must read the same on every replay.
+        "NOTIFIER_SECRET_KEY": REPLAY_SECRET_KEY,
     }
     support = f"json://{sink_url.removeprefix('http://')}"
     return replace(load_settings(env), support_channel_urls=(support,))

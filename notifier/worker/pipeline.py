@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, joinedload
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
 from notifier.models import Delivery, Notice
-from notifier.notices import escalation
+from notifier.notices import escalation, status_events
+from notifier.notices.acks import ack_url
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
@@ -114,7 +115,11 @@ def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
             has_due = bool(due)
             claimed = _claim_next(session, runtime, due)
         if not has_due and not notice.deliveries:
+            before = notice.status
             settle_notice(session, notice, runtime.clock(), "no active channel")
+            follow_up.notice_ids.extend(
+                status_events.notice_changed(session, runtime, notice, before, "no active channel")
+            )
             follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
     while claimed is not None:
         outcome = _send(runtime, claimed)
@@ -147,10 +152,16 @@ def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None
     if notice.status != NoticeStatus.PENDING:
         return None if notice.status == NoticeStatus.SUPERSEDED else notice
     now = runtime.clock()
+    if status_events.is_status_notice(notice):
+        status_events.mark_rendered(notice, now)
+        move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
+        return notice
+    link = ack_url(runtime, notice)
+    # The link is made at render time (it needs the notice's id) and is not stored in
+    # the context: the rendered bodies carry it, as they went out.
+    context = dict(notice.context, ack_url=link) if link else notice.context
     try:
-        rendered = runtime.renderer.render(
-            notice.kind, notice.context, notice.locale, notice.timezone
-        )
+        rendered = runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
     except Exception as exc:  # a template or context fault: every retry would fail alike
         log.exception("notice %s could not be rendered", notice_id)
         reason = f"could not be rendered: {type(exc).__name__}: {redact(str(exc))[:300]}"
@@ -182,7 +193,7 @@ def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | No
     if notice.status == NoticeStatus.RENDERED:
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
     try:
-        url, secret = _target(runtime, delivery)
+        url, secret = _target(session, runtime, delivery)
     except SupportChannelGone:
         # Not sent anywhere else: the escalation stays visible to support as failed.
         log.error(
@@ -190,7 +201,7 @@ def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | No
             delivery_id,
         )
         url, secret = "", None
-    return Claimed(delivery_id, url, secret, delivery.message_id, _message(notice))
+    return Claimed(delivery_id, url, secret, delivery.message_id, _message(runtime, notice))
 
 
 class SupportChannelGone(Exception):
@@ -224,6 +235,7 @@ def _record(
     permanent = None if claimed.url else "the channel has no usable URL"
     if gone:
         permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
+    before = delivery.notice.status
     attempt = Attempt(
         outcome.status,
         outcome.started_at,
@@ -239,6 +251,9 @@ def _record(
     if outcome.ok and delivery.channel_id is not None:
         escalation.close_outage(session, delivery.channel_id, now)
     settle_notice(session, delivery.notice, now)
+    follow_up.notice_ids.extend(
+        status_events.notice_changed(session, runtime, delivery.notice, before, delivery.last_error)
+    )
     if gone and delivery.channel_id is not None:
         follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
     else:
@@ -247,18 +262,23 @@ def _record(
     return follow_up
 
 
-def _message(notice: Notice) -> channels.Message:
-    # The webhook document (payload v1, docs/webhooks.md) is built from the stored context.
+def _message(runtime: Runtime, notice: Notice) -> channels.Message:
+    # The webhook document (payload v1, docs/webhooks.md) is built from the stored context;
+    # a status notice carries its status event document as it was written.
+    if status_events.is_status_notice(notice):
+        payload: dict[str, object] = dict(notice.context["payload"])
+    else:
+        payload = webhook_payload(notice, ack_url=ack_url(runtime, notice))
     return channels.Message(
         subject=notice.subject or "",
         text=notice.body_text or "",
         html=notice.body_html or "",
         markdown=notice.body_md or "",
-        payload=webhook_payload(notice),
+        payload=payload,
     )
 
 
-def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
+def _target(session: Session, runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
     """Return the channel's URL and secret, decrypted only for this send."""
     if delivery.channel is not None:
         secret = (
@@ -270,6 +290,12 @@ def _target(runtime: Runtime, delivery: Delivery) -> tuple[str, str | None]:
         remember_secret(url)
         remember_secret(secret)
         return url, secret
+    hook = status_events.webhook_name(delivery.target)
+    if hook is not None:
+        opened = status_events.open_webhook(session, runtime, hook)
+        if opened is None:
+            raise SupportChannelGone(delivery.target)
+        return opened
     configured = support_url(runtime, delivery.target)
     if configured is None:
         raise SupportChannelGone(delivery.target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from notifier import task_names
+from notifier import heartbeats, task_names
 from notifier.notices import escalation
 from notifier.notices.batch_fanout import fan_out as fan_out_service
 from notifier.notices.publish import enqueue_delivery, enqueue_fanout, enqueue_notices
@@ -50,6 +50,7 @@ def fan_out(task: RuntimeTask, event_pk: int) -> None:
 @shared_task(name=task_names.RELAY, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
+    heartbeats.beat(task.runtime.db, heartbeats.RELAY, task.runtime.clock())
     escalations = relay_service.recover_lost_sends(task.runtime)
     due = relay_service.due_work(task.runtime)
     enqueue_notices(task.runtime, list(dict.fromkeys(escalations + due.notice_ids)))
@@ -63,3 +64,9 @@ def relay(task: RuntimeTask) -> None:
 def check_deadlines(task: RuntimeTask) -> None:
     """Escalate confirmations at risk of missing their deadline."""
     enqueue_notices(task.runtime, escalation.escalate_at_risk(task.runtime))
+
+
+@shared_task(name="notifier.tasks.check_affirmations", bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def check_affirmations(task: RuntimeTask) -> None:
+    """Warn support of delivered confirmations still unaffirmed near their deadline."""
+    enqueue_notices(task.runtime, escalation.escalate_unaffirmed(task.runtime))

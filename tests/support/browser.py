@@ -178,6 +178,12 @@ class Browser:
         self.driver.get(page.resolve().as_uri())
         return self.inspect(viewport)
 
+    def visit(self, url: str, viewport: Viewport) -> PageReport:
+        """Load a URL (a live server on 127.0.0.1) at the viewport's size and report it."""
+        self._resize(viewport, viewport.height)
+        self.driver.get(url)
+        return self.inspect(viewport)
+
     def inspect(self, viewport: Viewport) -> PageReport:
         data: dict[str, Any] = self.driver.execute_script(_INSPECT, viewport.width)
         return PageReport(**data)

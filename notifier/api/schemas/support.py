@@ -14,7 +14,14 @@ NOTICE_KINDS = tuple(KINDS)  # the registry in notifier.notices.kinds
 
 
 def _id_text() -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=128))
+    # No control characters: PostgreSQL refuses NUL in text (a 500 before this), and no
+    # stored id holds one. The pattern is also valid JSON Schema, so the document says it.
+    return fields.String(
+        validate=[
+            validate.Length(min=1, max=128),
+            validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Must not hold control characters."),
+        ]
+    )
 
 
 class _PagedSearchSchema(Schema):

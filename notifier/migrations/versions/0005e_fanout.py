@@ -1,7 +1,7 @@
 """batch fan-out cursor: per-trade notices of a batch event written by the worker
 
-Revision ID: 0005e
-Revises: 0004d
+Revision ID: 0005e_fanout
+Revises: 0005b_ops
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import notifier.models
 
-revision = "0005e"
-down_revision = "0004d"
+revision = "0005e_fanout"
+down_revision = "0005b_ops"
 branch_labels = None
 depends_on = None
 
