@@ -71,6 +71,9 @@ class Settings:
     # give, in the currency's minor units (1 = one cent in USD, one yen in JPY).
     amount_tolerance_minor_units: int = 1
     enqueue: bool = True
+    # Trades per fan-out transaction of a batch event (issue 8): short locks (on SQLite the
+    # one write lock), early sends.
+    fanout_chunk_trades: int = 200
     # Refuse channel targets on loopback and private networks (delivery/targets.py).
     block_private_targets: bool = False
     # Operations: readiness, rate limits, logs.
@@ -311,6 +314,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         default_venue_mic=_venue(env),
         amount_tolerance_minor_units=_env_int(env, "NOTIFIER_AMOUNT_TOLERANCE_MINOR_UNITS", 1),
         enqueue=env.get("NOTIFIER_ENQUEUE", "1") not in {"0", "false", "no"},
+        fanout_chunk_trades=max(1, _env_int(env, "NOTIFIER_FANOUT_CHUNK_TRADES", 200)),
         block_private_targets=env.get("NOTIFIER_BLOCK_PRIVATE_TARGETS", "0")
         in {"1", "true", "yes"},
         **_ops_settings(env),

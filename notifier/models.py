@@ -315,3 +315,26 @@ class StatusWebhook(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BatchFanout(Base):
+    """A batch event's per-trade notices still to write: the worker's resume point.
+
+    The event is stored (and answered) first; the worker writes the notices in chunks of
+    trades in ``trade_id`` order, each chunk in its own transaction that also moves
+    ``cursor`` past it, so a crash resumes after the last committed chunk.
+    """
+
+    __tablename__ = "batch_fanouts"
+
+    event_pk: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(128), index=True)
+    cursor: Mapped[str | None] = mapped_column(String(128))  # the last trade_id done
+    # What the last chunk needs: the batch as the event saw it and, for batch.failed,
+    # the affected trades its escalation lists.
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notice_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a chunk last committed: the relay re-drives a fan-out only once it stalls.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(index=True)

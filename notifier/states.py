@@ -48,7 +48,7 @@ class AttemptOutcome(StrEnum):
 
 
 class TradeStatus(StrEnum):
-    """Where a trade stands; the moves between them are notifier.intake.transitions' table."""
+    """Where a trade stands; the moves between them are notifier.notices.transitions' table."""
 
     EXECUTED = "executed"  # confirmed as executed, finality not reported yet
     PROVISIONAL = "provisional"

@@ -10,4 +10,5 @@ from __future__ import annotations
 PROCESS_NOTICES = "notifier.tasks.process_notices"
 DELIVER = "notifier.tasks.deliver"
 RELAY = "notifier.tasks.relay"
+FAN_OUT = "notifier.tasks.fan_out"
 CHECK_DEADLINES = "notifier.tasks.check_deadlines"

@@ -1,12 +1,12 @@
-"""Unit tests of the transition tables: the trade's (intake/transitions.py) and the
+"""Unit tests of the transition tables: the trade's (notices/transitions.py) and the
 notice's and delivery's (notifier/states.py). Pure tables, no database."""
 
 from __future__ import annotations
 
 import pytest
 
-from notifier.intake.transitions import TRANSITIONS, Send, Signal, step
 from notifier.notices.kinds import KINDS
+from notifier.notices.transitions import TRANSITIONS, Send, Signal, step
 from notifier.states import (
     DELIVERY_TRANSITIONS,
     DUE_DELIVERY_STATES,

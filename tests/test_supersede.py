@@ -20,7 +20,13 @@ from notifier.runtime import Runtime
 from notifier.worker import pipeline
 from notifier.worker.relay import find_due_work
 from tests.conftest import PRODUCER, load_event
-from tests.support.flows import notice_view, register_client, wait_for_status, webhook_channel
+from tests.support.flows import (
+    notice_view,
+    register_client,
+    run_fanout,
+    wait_for_status,
+    webhook_channel,
+)
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.worker import WorkerProcess
 
@@ -41,7 +47,12 @@ def _final_then_cancellation(client: FlaskClient, worker: WorkerProcess) -> tupl
 def _provisional_then_batch_failed(client: FlaskClient, worker: WorkerProcess) -> tuple[int, int]:
     worker.kill()
     _primer, provisional = _post(client, load_event("l2_provisional"))
-    reversal, _escalation = _post(client, load_event("batch_failed"))
+    failed = load_event("batch_failed")
+    # The POST stores the event; its per-trade notices are the fan-out's (issue 8), run
+    # here in-process while the worker is down.
+    assert _post(client, failed) == []
+    runtime: Runtime = client.application.extensions["notifier"]
+    reversal, _escalation = run_fanout(runtime, failed["event_id"])
     return provisional, reversal
 
 

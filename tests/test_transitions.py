@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier.intake.transitions import TRANSITIONS, Send, Signal, step
 from notifier.models import Batch, Notice, TradeState
 from notifier.notices.escalation import escalate_at_risk
+from notifier.notices.transitions import TRANSITIONS, Send, Signal, step
 from notifier.runtime import Runtime
 from notifier.states import BatchStatus, TradeStatus
 from notifier.tools.replay import FixedClock, replay_lines

@@ -11,7 +11,7 @@ from notifier.api.schemas import responses as r
 from notifier.api.schemas.events import FinalityEventSchema
 from notifier.api.schemas.support import EventSearchSchema, page
 from notifier.intake.accept import EventConflict, accept_event
-from notifier.notices.publish import enqueue_notices
+from notifier.notices.publish import enqueue_fanout, enqueue_notices
 from notifier.notices.views import event_view, search_events
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
@@ -56,6 +56,8 @@ def post_event() -> tuple[Response, int]:
     if not result.created:
         return jsonify(result.response), 200
     enqueue_notices(runtime, result.notice_ids)
+    if result.fanout_event_pk is not None:
+        enqueue_fanout(runtime, result.fanout_event_pk)
     return jsonify(result.response), 202
 
 

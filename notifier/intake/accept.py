@@ -38,6 +38,7 @@ class IntakeResult:
     created: bool
     response: dict[str, Any]
     notice_ids: list[int] = field(default_factory=list)
+    fanout_event_pk: int | None = None  # a batch fan-out left to the worker
 
 
 def body_hash(canonical: dict[str, Any]) -> str:
@@ -101,7 +102,7 @@ def _store(
     notices = write_plans(session, runtime, decision.plans, event, actor)
     for notice_id in decision.supersede:
         supersede_notice(session, notice_id, actor, f"replaced by event {event.event_id}", at=now)
-    if decision.status == EventStatus.ACCEPTED and not notices:
+    if decision.status == EventStatus.ACCEPTED and not notices and not decision.deferred:
         decision.status, decision.reason = (
             EventStatus.STORED,
             "every notice it asks for was sent already",
@@ -116,7 +117,12 @@ def _store(
     event.response = response
     # Producers subscribed to status webhooks hear of a stale or unknown-client event.
     told = event_rejected(session, runtime, event)
-    return IntakeResult(created=True, response=response, notice_ids=[n.id for n in notices] + told)
+    return IntakeResult(
+        created=True,
+        response=response,
+        notice_ids=[n.id for n in notices] + told,
+        fanout_event_pk=event.id if decision.deferred else None,
+    )
 
 
 def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:

@@ -2,7 +2,7 @@
 
 ``plan_event`` reads an accepted event and returns a :class:`Decision`: the event's
 status, the notices to send and the notices they supersede. Each event becomes a signal
-per trade; :mod:`notifier.intake.transitions` decides from the trade's status what it sends, so
+per trade; :mod:`notifier.notices.transitions` decides from the trade's status what it sends, so
 the arrival order does not matter. Rules only read and update trade / batch state;
 :mod:`notifier.intake.accept` writes the plans in the event's transaction. Every plan carries a
 dedup key, so however often events arrive, a notice goes out once.
@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from notifier.intake.batch_rules import BATCH_RULES
-from notifier.intake.rule_base import Rule
 from notifier.intake.trade_rules import TRADE_RULES
 from notifier.models import Client, FinalityEvent, TradeState
 from notifier.notices.kinds import Decision
+from notifier.notices.rule_base import Rule
 from notifier.runtime import Runtime
 from notifier.states import EventStatus, TradeStatus
 

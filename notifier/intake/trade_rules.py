@@ -1,5 +1,5 @@
 """Rules for trade events: executed, finality (provisional / final / reverted / failed /
-delayed), corrected and cancelled. Each asks :mod:`notifier.intake.transitions` what the event
+delayed), corrected and cancelled. Each asks :mod:`notifier.notices.transitions` what the event
 may do from the trade's state.
 """
 
@@ -11,15 +11,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.intake.rule_base import (
-    Rule,
-    iso,
-    latest_confirming,
-    live_confirming_ids,
-    move,
-    plan_failure,
-)
-from notifier.intake.transitions import Send, Signal, step
 from notifier.models import Batch, Client, FinalityEvent, Notice, TradeState
 from notifier.notices.contexts import deadline_for
 from notifier.notices.kinds import (
@@ -33,6 +24,15 @@ from notifier.notices.kinds import (
     execution_plan,
     primer_plan,
 )
+from notifier.notices.rule_base import (
+    Rule,
+    iso,
+    latest_confirming,
+    live_confirming_ids,
+    move,
+    plan_failure,
+)
+from notifier.notices.transitions import Send, Signal, step
 from notifier.states import BatchStatus, TradeStatus
 
 

@@ -91,6 +91,8 @@ class Decision:
     reason: str | None = None
     plans: list[NoticePlan] = field(default_factory=list)
     supersede: list[int] = field(default_factory=list)
+    # The per-trade notices are left to the worker's fan-out (notices/batch_fanout.py).
+    deferred: bool = False
 
     @classmethod
     def stored(cls, reason: str) -> Decision:

@@ -41,6 +41,13 @@ def enqueue_notices(runtime: Runtime, notice_ids: Iterable[int]) -> None:
             return  # the broker is down; do not wait on it once per chunk
 
 
+def enqueue_fanout(runtime: Runtime, event_pk: int) -> bool:
+    """Ask a worker to write a batch event's per-trade notices (the relay re-drives it)."""
+    if not runtime.settings.enqueue or runtime.broker is None:
+        return False
+    return _send(runtime, task_names.FAN_OUT, [event_pk])
+
+
 def enqueue_delivery(runtime: Runtime, delivery_id: int, countdown: float | None = None) -> bool:
     if not runtime.settings.enqueue or runtime.broker is None:
         return False

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from notifier.models import Delivery, Notice
+from notifier.models import BatchFanout, Delivery, Notice
 from notifier.notices.escalation import escalate_failed_delivery
 from notifier.notices.tracking import release_stale_claims
 from notifier.runtime import Runtime
@@ -22,6 +22,7 @@ from notifier.states import DUE_DELIVERY_STATES, NoticeStatus
 class DueWork:
     notice_ids: list[int] = field(default_factory=list)
     delivery_ids: list[int] = field(default_factory=list)
+    fanout_event_pks: list[int] = field(default_factory=list)
 
 
 def recover_lost_sends(runtime: Runtime) -> list[int]:
@@ -66,11 +67,29 @@ def due_work(runtime: Runtime, limit: int = 500) -> DueWork:
                 .limit(limit)
             )
         )
-    return DueWork(notice_ids, delivery_ids)
+        # A batch fan-out with no chunk committed for a sending lease: its task was lost
+        # (broker down) or its worker died; running it again resumes at its cursor. A
+        # fan-out still moving is left alone: a second task would only wait on its lock.
+        stalled = runtime.clock() - timedelta(
+            seconds=max(
+                runtime.settings.relay_grace_seconds, runtime.settings.sending_lease_seconds
+            )
+        )
+        fanouts = list(
+            session.scalars(
+                select(BatchFanout.event_pk)
+                .where(BatchFanout.done_at.is_(None), BatchFanout.updated_at <= stalled)
+                .order_by(BatchFanout.event_pk)
+                .limit(limit)
+            )
+        )
+    return DueWork(notice_ids, delivery_ids, fanouts)
 
 
 def find_due_work(runtime: Runtime, limit: int = 500) -> DueWork:
     """Both steps in the relay task's order: recover lost sends, then read what is due."""
     escalations = recover_lost_sends(runtime)
     due = due_work(runtime, limit)
-    return DueWork(list(dict.fromkeys(escalations + due.notice_ids)), due.delivery_ids)
+    return DueWork(
+        list(dict.fromkeys(escalations + due.notice_ids)), due.delivery_ids, due.fanout_event_pks
+    )

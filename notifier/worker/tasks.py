@@ -6,7 +6,8 @@ from celery import shared_task
 
 from notifier import heartbeats, task_names
 from notifier.notices import escalation
-from notifier.notices.publish import enqueue_delivery, enqueue_notices
+from notifier.notices.batch_fanout import fan_out as fan_out_service
+from notifier.notices.publish import enqueue_delivery, enqueue_fanout, enqueue_notices
 from notifier.runtime import Runtime
 from notifier.worker import pipeline
 from notifier.worker import relay as relay_service
@@ -39,6 +40,13 @@ def deliver(task: RuntimeTask, delivery_id: int) -> None:
     _hand_on(task.runtime, pipeline.deliver(task.runtime, delivery_id))
 
 
+@shared_task(name=task_names.FAN_OUT, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
+def fan_out(task: RuntimeTask, event_pk: int) -> None:
+    """Write a batch event's per-trade notices in chunks, sending each chunk on at once."""
+    runtime = task.runtime
+    fan_out_service(runtime, event_pk, lambda ids: enqueue_notices(runtime, ids))
+
+
 @shared_task(name=task_names.RELAY, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def relay(task: RuntimeTask) -> None:
     """Re-enqueue committed work the broker never got (or lost)."""
@@ -48,6 +56,8 @@ def relay(task: RuntimeTask) -> None:
     enqueue_notices(task.runtime, list(dict.fromkeys(escalations + due.notice_ids)))
     for delivery_id in due.delivery_ids:
         enqueue_delivery(task.runtime, delivery_id)
+    for event_pk in due.fanout_event_pks:
+        enqueue_fanout(task.runtime, event_pk)
 
 
 @shared_task(name=task_names.CHECK_DEADLINES, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types

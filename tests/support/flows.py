@@ -6,7 +6,12 @@ import time
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from notifier.models import FinalityEvent
+from notifier.notices.batch_fanout import fan_out
+from notifier.notices.publish import enqueue_notices
+from notifier.runtime import Runtime
 from tests.conftest import ADMIN, WEBHOOK_SECRET
 
 
@@ -54,3 +59,20 @@ def wait_for_status(
             return view
         time.sleep(0.1)
     raise AssertionError(f"notice {notice_id} stayed {view.get('status')}: {view}")
+
+
+def run_fanout(runtime: Runtime, event_id: str, chunk_trades: int | None = None) -> list[int]:
+    """Write a batch event's deferred fan-out in this process (as the worker's task does)."""
+    with runtime.db.session() as session:
+        event_pk = session.scalar(
+            select(FinalityEvent.id).where(FinalityEvent.event_id == event_id)
+        )
+    assert event_pk is not None, event_id
+    written: list[int] = []
+
+    def publish(ids: list[int]) -> None:
+        written.extend(ids)
+        enqueue_notices(runtime, ids)  # as the task does; a no-op when nothing is enqueued
+
+    fan_out(runtime, event_pk, publish, chunk_trades)
+    return written

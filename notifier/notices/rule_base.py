@@ -1,7 +1,7 @@
 """What every rule module shares: the event being decided, and the trade's notices.
 
 A rule only reads and updates trade / batch state and returns plans; the trade's
-state machine is :mod:`notifier.intake.transitions`.
+state machine is :mod:`notifier.notices.transitions`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.intake.transitions import Send, Step
 from notifier.models import Batch, Client, FinalityEvent, Notice, TradeState
 from notifier.notices.kinds import CONFIRMING_KINDS, NoticePlan, failure_plan
+from notifier.notices.transitions import Send, Step
 from notifier.runtime import Runtime
 from notifier.states import NoticeStatus
 
