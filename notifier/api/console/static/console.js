@@ -15,11 +15,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const area = current();
     if (!area) return;
     try {
-      await navigator.clipboard.writeText(area.value);
+      // A clipboard request can stay pending (no focus, a permission prompt nobody
+      // sees): give it a moment, then fall back rather than say nothing.
+      const late = new Promise((_, reject) => setTimeout(() => reject(new Error("late")), 1500));
+      await Promise.race([navigator.clipboard.writeText(area.value), late]);
       status.textContent = status.dataset.done;
     } catch (err) {
-      // No clipboard permission (an old browser, or a page not served over HTTPS):
-      // fall back to selecting the text and the browser's copy command.
+      // No clipboard permission (an old browser, or a page not served over HTTPS), or
+      // no answer: fall back to selecting the text and the browser's copy command.
       area.focus();
       area.select();
       const copied = document.execCommand && document.execCommand("copy");
