@@ -22,6 +22,15 @@ _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8}){0,3}", re.ASCII)
 _LOCALE_MAX = 20
 
 
+def is_webhook_secret(secret: str) -> bool:
+    """A Standard Webhooks signing secret: ``whsec_`` and base64 of at least 16 bytes."""
+    try:
+        raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return secret.startswith("whsec_") and len(raw) >= 16
+
+
 class ChannelSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -50,14 +59,7 @@ class ChannelSchema(Schema):
             raise ValidationError("Not a URL any Apprise service understands.", "url") from None
         secret = data.get("secret")
         if secret is not None:
-            try:
-                ok = (
-                    secret.startswith("whsec_")
-                    and len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) >= 16
-                )
-            except (binascii.Error, ValueError):
-                ok = False
-            if not ok:
+            if not is_webhook_secret(secret):
                 raise ValidationError("Must be whsec_ followed by base64 of 16+ bytes.", "secret")
         elif is_plain_webhook(url):
             raise ValidationError("Required for http(s) webhook channels (whsec_…).", "secret")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from notifier.api.schemas.clients import is_webhook_secret
 from notifier.api.schemas.events import Text
 from notifier.notices.status_events import EVENT_TYPES
 
@@ -36,13 +35,5 @@ class StatusWebhookSchema(Schema):
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValidationError("Must be an http(s) URL with a host.", "url")
         secret = data.get("secret")
-        if secret is not None:
-            try:
-                ok = (
-                    secret.startswith("whsec_")
-                    and len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) >= 16
-                )
-            except (binascii.Error, ValueError):
-                ok = False
-            if not ok:
-                raise ValidationError("Must be whsec_ followed by base64 of 16+ bytes.", "secret")
+        if secret is not None and not is_webhook_secret(secret):
+            raise ValidationError("Must be whsec_ followed by base64 of 16+ bytes.", "secret")
