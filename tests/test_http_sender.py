@@ -12,7 +12,7 @@ import pytest
 
 from notifier.delivery import http
 from notifier.states import AttemptOutcome
-from tests.support.receivers import free_port
+from tests.support.receivers import free_port, read_http_request
 
 BODY = b'{"hello":"world"}'
 HEADERS = {"Content-Type": "application/json"}
@@ -52,41 +52,22 @@ class RawServer:
         self._sock.close()
 
 
-def _read_request(conn: socket.socket) -> bool:
-    """Read one request (headers, then the body); False when the client went away."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return False
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
-    )
-    while len(rest) < length:
-        rest += conn.recv(4096)
-    return True
-
-
 def _keep_alive(conn: socket.socket) -> None:
     for _ in range(10):
-        if not _read_request(conn):
+        if not read_http_request(conn):
             return
         conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
 
 
 def _trickle(conn: socket.socket) -> None:
-    _read_request(conn)
+    read_http_request(conn)
     for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
         conn.sendall(bytes([byte]))
         time.sleep(0.2)
 
 
 def _silent(conn: socket.socket) -> None:
-    _read_request(conn)
+    read_http_request(conn)
     time.sleep(3)
 
 

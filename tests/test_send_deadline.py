@@ -27,7 +27,7 @@ from notifier.states import AttemptOutcome
 from notifier.worker import pipeline
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import register_client, webhook_channel
-from tests.support.receivers import WebhookReceiver
+from tests.support.receivers import WebhookReceiver, read_http_request
 
 DEADLINE_S = 3.0  # NOTIFIER_DELIVERY_TIMEOUT_SECONDS in tests/conftest.py::make_env
 SLACK_S = 1.5  # recording and scheduling around the send, not the send itself
@@ -58,7 +58,7 @@ class TricklingReceiver:
     def _answer(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             conn.settimeout(10)
-            if not _read_request(conn):
+            if not read_http_request(conn):
                 return
             with self._lock:
                 self.requests += 1
@@ -72,30 +72,6 @@ class TricklingReceiver:
         self._stop.set()
         self._thread.join(5)
         self._sock.close()
-
-
-def _read_request(conn: socket.socket) -> bool:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        ),
-        0,
-    )
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        body += chunk
-    return True
 
 
 @pytest.fixture

@@ -226,3 +226,28 @@ class SmtpSink:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+def read_http_request(conn: socket.socket) -> bool:
+    """Read one HTTP request (headers, then its body) from a raw socket; False at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        body += chunk
+    return True
