@@ -216,7 +216,9 @@ def _post(
         conn.sock.settimeout(max(end - time.monotonic(), 0.001))
         conn.request("POST", path, body=body, headers=headers)
         sent = True
+        _ack_at_once(conn)
         response = conn.getresponse()
+        _ack_at_once(conn)
         response.read(MAX_ANSWER_BYTES)
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
@@ -235,6 +237,23 @@ def _post(
     outcome = AttemptOutcome.SENT if 200 <= response.status < 300 else AttemptOutcome.FAILED
     error = None if outcome == AttemptOutcome.SENT else f"Webhook answered HTTP {response.status}."
     return Answer(outcome, response.status, response.getheader("Retry-After"), error)
+
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+def _ack_at_once(conn: http.client.HTTPConnection) -> None:
+    """Acknowledge the answer's segments at once, not after the 40 ms delayed-ACK timer.
+
+    A receiver that writes its status line and headers, then its body, in two writes
+    (Python's http.server does) holds the body under Nagle's algorithm until our ACK of
+    the headers arrives; on a kept-alive connection Linux delays that ACK by up to 40 ms.
+    Measured against such a receiver: 43.6 ms per request, 0.38 ms with this (issue 8).
+    The flag does not stick, so it is set before each read.
+    """
+    if _QUICKACK is not None and conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
 def _failure(exc: Exception, sent: bool, end: float) -> Answer:
