@@ -38,6 +38,10 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class NoticePublisher(Protocol):
+    def submit(self, ids: list[int]) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -50,6 +54,8 @@ class Runtime:
     retry: RetryPolicy = field(init=False)
     # The Celery app work is published to (notifier.worker.celery_app.make_celery sets it).
     broker: Celery | None = None
+    # Web processes publish notice ids from a background thread (notices.publish.Publisher).
+    publisher: NoticePublisher | None = None
 
     def __post_init__(self) -> None:
         self.retry = RetryPolicy(

@@ -7,6 +7,7 @@ from flask import Flask
 from notifier.api import register_api
 from notifier.config import Settings, load_settings
 from notifier.logs import configure_logging
+from notifier.notices.publish import Publisher
 from notifier.runtime import Runtime
 from notifier.worker.celery_app import make_celery
 
@@ -20,6 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     runtime = Runtime.boot(settings)
     make_celery(runtime)
+    if settings.enqueue:
+        runtime.publisher = Publisher(runtime)
     app.extensions["notifier"] = runtime
     register_api(app, settings)
     return app

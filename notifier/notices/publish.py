@@ -6,7 +6,11 @@ enqueues them again once it is back.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import weakref
 from collections.abc import Iterable
 
 from notifier import task_names
@@ -36,9 +40,94 @@ def enqueue_notices(runtime: Runtime, notice_ids: Iterable[int]) -> None:
     if not runtime.settings.enqueue or runtime.broker is None:
         return
     ids = list(notice_ids)
-    for start in range(0, len(ids), NOTICES_PER_TASK):
-        if not _send(runtime, task_names.PROCESS_NOTICES, [ids[start : start + NOTICES_PER_TASK]]):
-            return  # the broker is down; do not wait on it once per chunk
+    if not ids:
+        return
+    if runtime.publisher is not None:
+        runtime.publisher.submit(ids)
+        return
+    _send_groups(runtime, [ids])
+
+
+def _send_groups(runtime: Runtime, groups: list[list[int]]) -> None:
+    """Publish groups of notice ids in as few tasks as fit, a group never split across two
+    tasks unless it alone is larger than one task (a batch's fan-out)."""
+    task: list[int] = []
+    for ids in groups:
+        if task and len(task) + len(ids) > NOTICES_PER_TASK:
+            if not _send(runtime, task_names.PROCESS_NOTICES, [task]):
+                return  # the broker is down; do not wait on it once per chunk
+            task = []
+        task.extend(ids)
+        while len(task) > NOTICES_PER_TASK:
+            if not _send(runtime, task_names.PROCESS_NOTICES, [task[:NOTICES_PER_TASK]]):
+                return
+            task = task[NOTICES_PER_TASK:]
+    if task:
+        _send(runtime, task_names.PROCESS_NOTICES, [task])
+
+
+class Publisher:
+    """Publish notice ids from one background thread, coalescing what arrives meanwhile.
+
+    The web answers a POST once its transaction has committed; publishing is not its
+    business (issue 8: the publish cost ~12 % of the web's CPU per event, and a broker
+    that is down must not hold any answer). Ids handed over while a publish is under
+    way go out together in the next task, so under load one task carries several
+    events' notices (fewer messages for the broker and the workers) and when idle an
+    event's notices leave at once. Each call's ids stay together and in order (a primer
+    before its confirmation). Ids a dying process never published are committed work:
+    the relay finds them after its grace period, as when the broker is down.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = weakref.ref(runtime)
+        self._pending: list[list[int]] = []
+        self._busy = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        atexit.register(self.close)
+
+    def submit(self, ids: list[int]) -> None:
+        with self._cond:
+            self._pending.append(ids)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="notifier-publisher", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far was handed to the broker (or given up)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def close(self, timeout: float = 2.0) -> None:
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closed)
+                if self._closed and not self._pending:
+                    return
+                groups, self._pending, self._busy = self._pending, [], True
+            try:
+                runtime = self._runtime()
+                if runtime is not None:
+                    _send_groups(runtime, groups)
+            except Exception:  # never let the thread die: the relay covers what is lost
+                log.exception("publishing %d notice group(s) failed", len(groups))
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
 
 def enqueue_fanout(runtime: Runtime, event_pk: int) -> bool:
