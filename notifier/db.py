@@ -131,6 +131,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _make_read_engine(url: str) -> Engine:
+    """SQLite connections for reading only: a deferred BEGIN, no place in the write queue.
+
+    In WAL mode a reader sees the last committed state and neither waits for the writer
+    nor makes it wait, so work that only reads (preparing a render) stays out of the one
+    write lock every transaction of every process shares.
+    """
+    engine = create_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=10)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(
+        engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None)
+    )
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    return engine
+
+
 class Database:
     """One engine and its session factory."""
 
@@ -138,6 +154,24 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = (
+            _make_read_engine(url) if url.startswith("sqlite") and _sqlite_path(url) else None
+        )
+        self._read_sessions = (
+            sessionmaker(self.read_engine, expire_on_commit=False)
+            if self.read_engine is not None
+            else self.sessions
+        )
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: it never takes SQLite's write lock; always rolled back."""
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -163,3 +197,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()

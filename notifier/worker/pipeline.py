@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
@@ -22,6 +23,7 @@ from notifier.notices.tracking import (
     move_notice,
     settle_notice,
 )
+from notifier.rendering.renderer import Rendered
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
 from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, NoticeStatus
@@ -101,11 +103,12 @@ def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
     the next claim; every send runs between two transactions, never inside one.
     """
     follow_up = FollowUp()
+    prepared = _prepare(runtime, notice_id)
     with runtime.db.session() as session:
         # Nothing here reads back what it wrote: one flush at commit writes the notice
         # once (rendered, then delivering) and, on PostgreSQL, its audit rows in one INSERT.
         with session.no_autoflush:
-            notice = _render(session, runtime, notice_id)
+            notice = _render(session, runtime, notice_id, prepared)
             if notice is None:
                 return follow_up
             if notice.status == NoticeStatus.FAILED:  # it could not be rendered
@@ -140,7 +143,48 @@ def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
         return _record(session, runtime, claimed, outcome)
 
 
-def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None:
+@dataclass(frozen=True)
+class Prepared:
+    """A pending notice rendered outside any write transaction, from what it held then."""
+
+    context: dict[str, Any]
+    rendered: Rendered
+
+
+def _prepare(runtime: Runtime, notice_id: int) -> Prepared | None:
+    """Render a pending notice from a read-only snapshot, holding no write lock.
+
+    Rendering is most of a notice's CPU; on SQLite every write transaction of every
+    process queues on one lock, and rendering inside it held that lock ~8 ms per notice
+    under load (issue 8). The write transaction then stores this result if the notice is
+    still pending with the same context, or renders again itself (never a stale body).
+    """
+    with runtime.db.read_session() as session:
+        notice = session.get(Notice, notice_id)
+        if (
+            notice is None
+            or notice.status != NoticeStatus.PENDING
+            or status_events.is_status_notice(notice)
+        ):
+            return None
+        try:
+            rendered = _render_bodies(runtime, notice)
+        except Exception:  # rendered again under the lock, where a failure is recorded
+            return None
+        return Prepared(notice.context, rendered)
+
+
+def _render_bodies(runtime: Runtime, notice: Notice) -> Rendered:
+    link = ack_url(runtime, notice)
+    # The link is made at render time (it needs the notice's id) and is not stored in
+    # the context: the rendered bodies carry it, as they went out.
+    context = dict(notice.context, ack_url=link) if link else notice.context
+    return runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
+
+
+def _render(
+    session: Session, runtime: Runtime, notice_id: int, prepared: Prepared | None = None
+) -> Notice | None:
     """Render a pending notice and store subject and bodies.
 
     Return the notice if its deliveries may go out (rendered now or before), else None.
@@ -156,12 +200,11 @@ def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None
         status_events.mark_rendered(notice, now)
         move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
         return notice
-    link = ack_url(runtime, notice)
-    # The link is made at render time (it needs the notice's id) and is not stored in
-    # the context: the rendered bodies carry it, as they went out.
-    context = dict(notice.context, ack_url=link) if link else notice.context
     try:
-        rendered = runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
+        if prepared is not None and prepared.context == notice.context:
+            rendered = prepared.rendered
+        else:
+            rendered = _render_bodies(runtime, notice)
     except Exception as exc:  # a template or context fault: every retry would fail alike
         log.exception("notice %s could not be rendered", notice_id)
         reason = f"could not be rendered: {type(exc).__name__}: {redact(str(exc))[:300]}"
