@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from notifier.intake.rules import plan_event
 from notifier.models import FinalityEvent, TradeState
 from notifier.notices.kinds import Decision
 from notifier.notices.outbox import write_plans
+from notifier.notices.rule_base import NEW_TRADES
 from notifier.notices.status_events import event_rejected
 from notifier.notices.tracking import supersede_notice
 from notifier.runtime import Runtime
@@ -27,6 +28,9 @@ from notifier.states import EventStatus
 
 # deadlock_detected, serialization_failure
 _LOCK_CONFLICTS = {"40P01", "40001"}
+
+
+_EVENT_BY_ID = select(FinalityEvent).where(FinalityEvent.event_id == bindparam("event_id"))
 
 
 class EventConflict(Exception):
@@ -52,11 +56,15 @@ def accept_event(
     """Store ``canonical`` once; a repeat returns the original answer."""
     digest = body_hash(canonical)
     last_error: IntegrityError | OperationalError | None = None
-    for _ in range(5):
+    for round_ in range(5):
         try:
             with runtime.db.session() as session:
-                existing = session.scalar(
-                    select(FinalityEvent).where(FinalityEvent.event_id == canonical["event_id"])
+                # First round: insert at once (a new event is the common case; a repeat
+                # fails on the unique event_id and is answered in the next round).
+                existing = (
+                    session.scalar(_EVENT_BY_ID, {"event_id": canonical["event_id"]})
+                    if round_
+                    else None
                 )
                 if existing is not None:
                     if existing.body_hash != digest:
@@ -137,6 +145,8 @@ def _apply_ordering(session: Session, event: FinalityEvent) -> Decision | None:
         return None
     state = session.get(TradeState, event.trade_id, with_for_update=True, populate_existing=True)
     if state is None:
+        # No notice can name a trade before its first event: rules skip looking for one.
+        session.info.setdefault(NEW_TRADES, set()).add(event.trade_id)
         session.add(
             TradeState(
                 trade_id=event.trade_id,

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from notifier.models import Channel, Client, Delivery, FinalityEvent, Notice
@@ -68,13 +68,17 @@ class ChannelCache:
             # A status notice goes to the one producer webhook its audience names.
             return [(None, client_id)]
         if client_id not in self._by_client:
-            rows = self.session.scalars(
-                select(Channel)
-                .where(Channel.client_id == client_id, Channel.active.is_(True))
-                .order_by(Channel.priority, Channel.id)
-            )
-            self._by_client[client_id] = [(c.id, c.name) for c in rows]
+            rows = self.session.execute(_ACTIVE_CHANNELS, {"client_id": client_id})
+            self._by_client[client_id] = [(row.id, row.name) for row in rows]
         return self._by_client[client_id]
+
+
+_SENT_ALREADY = select(Notice.id).where(Notice.dedup_key == bindparam("dedup_key"))
+_ACTIVE_CHANNELS = (
+    select(Channel.id, Channel.name)
+    .where(Channel.client_id == bindparam("client_id"), Channel.active.is_(True))
+    .order_by(Channel.priority, Channel.id)
+)
 
 
 def _materialise(
@@ -85,7 +89,7 @@ def _materialise(
     channels: ChannelCache,
 ) -> Notice | None:
     """Write one planned notice and its deliveries, unless it was already sent."""
-    if session.scalar(select(Notice.id).where(Notice.dedup_key == plan.dedup_key)) is not None:
+    if session.scalar(_SENT_ALREADY, {"dedup_key": plan.dedup_key}) is not None:
         return None
     staff = plan.for_support or plan.client_id.startswith(STATUS_AUDIENCE_PREFIX)
     client = None if staff else session.get(Client, plan.client_id)

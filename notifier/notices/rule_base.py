@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from notifier.models import Batch, Client, FinalityEvent, Notice, TradeState
@@ -60,16 +60,29 @@ class Rule:
         return {c.id: c for c in self.session.scalars(select(Client).where(Client.id.in_(wanted)))}
 
 
+# Session.info key: trade ids whose first event this transaction is taking (intake's
+# ordering step creates their state); no notice can name them yet.
+NEW_TRADES = "notifier.new_trades"
+
+# Built once: in intake, composing a statement cost more CPU than SQLite took to run it.
+_LATEST_CONFIRMING = (
+    select(Notice)
+    .where(
+        Notice.trade_id == bindparam("trade_id"),
+        Notice.kind.in_(bindparam("kinds", expanding=True)),
+    )
+    .order_by(Notice.id.desc())
+    .limit(1)
+)
+
+
 def latest_confirming(
     session: Session, trade_id: str, kinds: tuple[str, ...] = CONFIRMING_KINDS
 ) -> Notice | None:
     """Return the newest confirmation (or correction) sent for a trade."""
-    return session.scalar(
-        select(Notice)
-        .where(Notice.trade_id == trade_id, Notice.kind.in_(kinds))
-        .order_by(Notice.id.desc())
-        .limit(1)
-    )
+    if trade_id in session.info.get(NEW_TRADES, ()):
+        return None
+    return session.scalar(_LATEST_CONFIRMING, {"trade_id": trade_id, "kinds": list(kinds)})
 
 
 def live_confirming_ids(session: Session, trade_id: str) -> list[int]:
