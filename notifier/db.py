@@ -6,6 +6,8 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,11 +41,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _held = threading.local()
 
 
+# NOTIFIER_LOCK_STATS=<dir>: each process appends, per write transaction, how long it
+# held the queue (wall and the thread's CPU, ms) and which notifier code opened it;
+# bench/lock_hold.py sums the files. A measuring aid (issue 8), off by default.
+_HOLD_STATS_DIR = os.environ.get("NOTIFIER_LOCK_STATS", "")
+
+
+class _HoldTimer:
+    def __init__(self) -> None:
+        frames = traceback.extract_stack(limit=60)
+        self.opened_by = " < ".join(
+            f"{f.name}:{f.lineno}"
+            for f in reversed(frames)
+            if "/notifier/" in f.filename and not f.filename.endswith("/db.py")
+        )[:200]
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def record(self) -> None:
+        wall = (time.perf_counter() - self.wall) * 1000
+        cpu = (time.thread_time() - self.cpu) * 1000
+        path = Path(_HOLD_STATS_DIR) / f"hold.{os.getpid()}"
+        with path.open("a") as out:
+            out.write(f"{wall:.3f}\t{cpu:.3f}\t{self.opened_by}\n")
+
+
 class _QueuedWriterConnection(sqlite3.Connection):
     """A pysqlite connection that holds the write queue from BEGIN to COMMIT/ROLLBACK."""
 
     lock_path: str | None = None
     _lock_fd: int | None = None
+    _hold: _HoldTimer | None = None
 
     def begin_immediate(self) -> None:
         self._acquire()
@@ -87,12 +114,17 @@ class _QueuedWriterConnection(sqlite3.Connection):
             raise
         self._lock_fd = fd
         _held.count = getattr(_held, "count", 0) + 1
+        if _HOLD_STATS_DIR:
+            self._hold = _HoldTimer()
 
     def _release(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
         if fd is None:
             return
         _held.count = max(0, getattr(_held, "count", 1) - 1)
+        if _HOLD_STATS_DIR and self._hold is not None:
+            self._hold.record()
+            self._hold = None
         try:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
