@@ -93,6 +93,13 @@ def _materialise(
         return None
     staff = plan.for_support or plan.client_id.startswith(STATUS_AUDIENCE_PREFIX)
     client = None if staff else session.get(Client, plan.client_id)
+    # The deliveries are given to the constructor: appending to ``notice.deliveries``
+    # after ``session.add`` made SQLAlchemy flush the notice and SELECT its (empty)
+    # deliveries first, one more round trip per notice inside the write lock (issue 8).
+    deliveries = [
+        new_delivery(runtime, channel_id=channel_id, target=target)
+        for channel_id, target in channels.targets(plan.client_id)
+    ]
     notice = Notice(
         event_pk=event.id if event else None,
         client_id=plan.client_id,
@@ -110,10 +117,9 @@ def _materialise(
         deadline_at=plan.deadline_at,
         affirm_by=affirmation_deadline(runtime, client, plan) if client else None,
         created_at=runtime.clock(),
+        deliveries=deliveries,
     )
     session.add(notice)
-    for channel_id, target in channels.targets(plan.client_id):
-        notice.deliveries.append(new_delivery(runtime, channel_id=channel_id, target=target))
     return notice
 
 
