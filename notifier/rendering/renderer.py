@@ -317,6 +317,11 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             undefined=PrintingUndefined,
+            # Templates are compiled once per process and kept: no stat of the file on
+            # every get_template (includes and imports too). A template edit needs a
+            # restart, as a code change does; catalogs were already loaded once per locale.
+            auto_reload=False,
+            cache_size=-1,  # a plain dict: the templates are a small, fixed set
         )
         # de_AT → de → English: a locale without a catalog, or a string missing,
         # empty or fuzzy in it, renders in English. A .po newer than its .mo (or
