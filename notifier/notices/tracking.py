@@ -147,6 +147,39 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     return claimed
 
 
+_CLAIM_MANY = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(bindparam("ids", expanding=True)),
+        Delivery.status.in_(DUE_DELIVERY_STATES),
+        Delivery.next_attempt_at <= _NOW,
+        ~exists().where(Notice.id == Delivery.notice_id, Notice.status == NoticeStatus.SUPERSEDED),
+    )
+    .values(
+        status=DeliveryStatus.SENDING, claimed_at=_NOW, attempt_count=Delivery.attempt_count + 1
+    )
+    .returning(Delivery.id)
+    .execution_options(synchronize_session=False)
+)
+
+
+def claim_deliveries(session: Session, delivery_ids: list[int], now: datetime) -> list[int]:
+    """Take the due deliveries of ``delivery_ids`` in one statement; return those taken.
+
+    The same conditions as :func:`claim_delivery`: what another worker took meanwhile, or
+    a replaced notice's, is left out.
+    """
+    if not delivery_ids:
+        return []
+    taken = set(session.scalars(_CLAIM_MANY, {"ids": delivery_ids, "now": now}))
+    claimed = [delivery_id for delivery_id in delivery_ids if delivery_id in taken]
+    for delivery_id in claimed:
+        audit(
+            session, "delivery", delivery_id, "status", None, DeliveryStatus.SENDING, WORKER, at=now
+        )
+    return claimed
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What one attempt did, as the worker saw it; the input of :func:`finish_attempt`."""

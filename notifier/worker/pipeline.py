@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
-from notifier.models import Delivery, Notice
+from notifier.models import Delivery, Notice, UTCDateTime
 from notifier.notices import escalation, status_events
 from notifier.notices.acks import ack_url
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
     Attempt,
+    claim_deliveries,
     claim_delivery,
     finish_attempt,
     move_notice,
@@ -24,7 +25,8 @@ from notifier.notices.tracking import (
 )
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
-from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, NoticeStatus
+from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, DeliveryStatus, NoticeStatus
+from notifier.worker import sends
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,8 @@ class FollowUp:
 
 
 # Built once: composing a statement costs the worker more CPU than SQLite takes to run it.
-_DUE_DELIVERY_IDS = (
-    select(Delivery.id)
-    .where(Delivery.notice_id == bindparam("notice_id"), Delivery.status.in_(DUE_DELIVERY_STATES))
-    .order_by(Delivery.id)
-)
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_NOW = bindparam("now", type_=UTCDateTime())
 # populate_existing: the claim's UPDATE bypassed any copy the session holds.
 _CLAIMED_DELIVERY = (
     select(Delivery)
@@ -60,16 +59,70 @@ _CLAIMED_DELIVERY = (
     .where(Delivery.id == bindparam("delivery_id"))
     .execution_options(populate_existing=True)
 )
-# Locks the notice with the delivery: an event superseding the notice meanwhile (it
-# locks the notice first) is either seen here, and a failed attempt is not retried, or
-# waits and finds the delivery settled.
-_SENT_DELIVERY = (
+_CLAIMED_DELIVERIES = (
     select(Delivery)
-    .options(joinedload(Delivery.notice, innerjoin=True))
-    .where(Delivery.id == bindparam("delivery_id"))
+    .options(joinedload(Delivery.channel))
+    .where(Delivery.id.in_(_IDS))
+    .order_by(Delivery.id)
+    .execution_options(populate_existing=True)
+)
+_NOTICES_WITH_DELIVERIES = select(Delivery.notice_id).where(Delivery.notice_id.in_(_IDS)).distinct()
+_DUE_BASE = (
+    select(Delivery.id)
+    .where(
+        Delivery.notice_id.in_(_IDS),
+        Delivery.status.in_(DUE_DELIVERY_STATES),
+        Delivery.next_attempt_at <= _NOW,
+    )
+    .order_by(Delivery.id)
+)
+# PostgreSQL: rows another worker holds are skipped, never waited on; it handles them.
+# SQLite: a writer holds the whole database (BEGIN IMMEDIATE) and the claim's
+# conditional UPDATE is the lease.
+_DUE_SKIP_LOCKED = _DUE_BASE.with_for_update(skip_locked=True)
+_LOCK_BASE = (
+    select(Notice)
+    .where(Notice.id.in_(_IDS))
+    .order_by(Notice.id)
+    # The claim's and the record's statements bypassed any copy the session holds.
+    .execution_options(populate_existing=True)
+)
+_LOCK_SKIP_LOCKED = _LOCK_BASE.with_for_update(skip_locked=True)
+# Locks the notices, then the deliveries, as an event superseding a notice does: that
+# event is either seen here, and a failed attempt is not retried, or waits and finds
+# the deliveries settled.
+_SENT_NOTICES = (
+    select(Notice)
+    .where(Notice.id.in_(select(Delivery.notice_id).where(Delivery.id.in_(_IDS))))
+    .order_by(Notice.id)
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+_SENT_DELIVERIES = (
+    select(Delivery)
+    .where(Delivery.id.in_(_IDS))
+    .order_by(Delivery.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_RENEW_LEASES = (
+    update(Delivery)
+    .where(Delivery.id.in_(_IDS), Delivery.status == DeliveryStatus.SENDING)
+    .values(claimed_at=_NOW)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _lock_notices(session: Session) -> Select[Notice]:
+    return _LOCK_SKIP_LOCKED if _is_postgresql(session) else _LOCK_BASE
+
+
+def _due_deliveries(session: Session) -> Select[int]:
+    return _DUE_SKIP_LOCKED if _is_postgresql(session) else _DUE_BASE
 
 
 SUPPORT_CHANNEL_GONE = "support channel removed from NOTIFIER_SUPPORT_CHANNELS"
@@ -84,49 +137,85 @@ class Claimed:
     secret: str | None
     message_id: str
     message: channels.Message
+    # Sends of one order key go one after another, in claim order (a client's primer
+    # before its trade); different keys go side by side.
+    order: str = ""
 
 
 def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
-    """Render each notice and try its due deliveries, in order (a primer before its trade)."""
+    """Render the notices and try their due deliveries as one batch.
+
+    One transaction renders every pending notice of the list and claims all their due
+    deliveries; the sends run concurrently (one client's notices in list order, so a
+    primer goes before its trade); one more transaction records every attempt.
+    """
     follow_up = FollowUp()
-    for notice_id in notice_ids:
-        follow_up.add(process_notice(runtime, notice_id))
+    ids = list(dict.fromkeys(notice_ids))
+    if not ids:
+        return follow_up
+    with runtime.db.session() as session:
+        claimed = _prepare(session, runtime, ids, follow_up)
+    if not claimed:
+        return follow_up
+    sent = sends.send_all(runtime, claimed, _send, _renew_leases)
+    with runtime.db.session() as session:
+        follow_up.add(_record_all(session, runtime, sent))
     return follow_up
 
 
-def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
-    """Render the notice, then try each due delivery once, in channel priority order.
+def _prepare(
+    session: Session, runtime: Runtime, ids: list[int], follow_up: FollowUp
+) -> list[Claimed]:
+    """Lock and render the notices of ``ids`` and claim their due deliveries, in order.
 
-    Rendering shares a transaction with the first claim, and each attempt's record with
-    the next claim; every send runs between two transactions, never inside one.
+    A notice another worker holds (PostgreSQL) is left to it; so are deliveries it
+    claimed. Return the claimed deliveries in list order, then channel order.
     """
-    follow_up = FollowUp()
-    with runtime.db.session() as session:
-        # Nothing here reads back what it wrote: one flush at commit writes the notice
-        # once (rendered, then delivering) and, on PostgreSQL, its audit rows in one INSERT.
-        with session.no_autoflush:
-            notice = _render(session, runtime, notice_id)
+    now = runtime.clock()
+    ready: list[Notice] = []
+    # Nothing here reads back what it wrote: one flush at commit writes the notices
+    # (rendered, then delivering) and their audit rows in bulk.
+    with session.no_autoflush:
+        locked = {n.id: n for n in session.scalars(_lock_notices(session), {"ids": ids})}
+        for notice_id in ids:
+            notice = locked.get(notice_id)
             if notice is None:
-                return follow_up
+                log.debug("notice %s does not exist or another worker holds it", notice_id)
+                continue
+            notice = _render_notice(session, runtime, notice)
+            if notice is None:
+                continue
             if notice.status == NoticeStatus.FAILED:  # it could not be rendered
                 follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
-                return follow_up
-            due = list(session.scalars(_DUE_DELIVERY_IDS, {"notice_id": notice_id}))
-            has_due = bool(due)
-            claimed = _claim_next(session, runtime, due)
-        if not has_due and not notice.deliveries:
+                continue
+            ready.append(notice)
+        if not ready:
+            return []
+        ready_ids = [n.id for n in ready]
+        with_deliveries = set(session.scalars(_NOTICES_WITH_DELIVERIES, {"ids": ready_ids}))
+        due = list(session.scalars(_due_deliveries(session), {"ids": ready_ids, "now": now}))
+        taken = claim_deliveries(session, due, now)
+    for notice in ready:
+        if notice.id not in with_deliveries:
             before = notice.status
-            settle_notice(session, notice, runtime.clock(), "no active channel")
+            settle_notice(session, notice, now, "no active channel")
             follow_up.notice_ids.extend(
                 status_events.notice_changed(session, runtime, notice, before, "no active channel")
             )
             follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
-    while claimed is not None:
-        outcome = _send(runtime, claimed)
-        with runtime.db.session() as session:
-            follow_up.add(_record(session, runtime, claimed, outcome))
-            claimed = _claim_next(session, runtime, due)
-    return follow_up
+    if not taken:
+        return []
+    deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": taken}).all()
+    by_notice: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_notice.setdefault(delivery.notice_id, []).append(delivery)
+    claimed: list[Claimed] = []
+    for notice in ready:
+        for delivery in by_notice.get(notice.id, ()):
+            if notice.status == NoticeStatus.RENDERED:
+                move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+            claimed.append(_claimed(session, runtime, delivery, notice))
+    return claimed
 
 
 def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
@@ -141,14 +230,19 @@ def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
 
 
 def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None:
-    """Render a pending notice and store subject and bodies.
-
-    Return the notice if its deliveries may go out (rendered now or before), else None.
-    """
+    """Lock the notice and render it if it is pending (see :func:`_render_notice`)."""
     notice = session.get(Notice, notice_id, with_for_update=True)
     if notice is None:
         log.warning("notice %s does not exist", notice_id)
         return None
+    return _render_notice(session, runtime, notice)
+
+
+def _render_notice(session: Session, runtime: Runtime, notice: Notice) -> Notice | None:
+    """Render a locked pending notice and store subject and bodies.
+
+    Return the notice if its deliveries may go out (rendered now or before), else None.
+    """
     if notice.status != NoticeStatus.PENDING:
         return None if notice.status == NoticeStatus.SUPERSEDED else notice
     now = runtime.clock()
@@ -163,7 +257,7 @@ def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None
     try:
         rendered = runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
     except Exception as exc:  # a template or context fault: every retry would fail alike
-        log.exception("notice %s could not be rendered", notice_id)
+        log.exception("notice %s could not be rendered", notice.id)
         reason = f"could not be rendered: {type(exc).__name__}: {redact(str(exc))[:300]}"
         move_notice(session, notice, NoticeStatus.FAILED, WORKER, reason, at=now)
         return notice
@@ -172,15 +266,6 @@ def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None
     notice.rendered_at = now
     move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
     return notice
-
-
-def _claim_next(session: Session, runtime: Runtime, due: list[int]) -> Claimed | None:
-    """Claim the first of ``due`` that can be taken now, removing the ids it tried."""
-    while due:
-        claimed = _claim(session, runtime, due.pop(0))
-        if claimed is not None:
-            return claimed
-    return None
 
 
 def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | None:
@@ -192,16 +277,28 @@ def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | No
     notice = delivery.notice
     if notice.status == NoticeStatus.RENDERED:
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+    return _claimed(session, runtime, delivery, notice)
+
+
+def _claimed(session: Session, runtime: Runtime, delivery: Delivery, notice: Notice) -> Claimed:
+    """Everything the send of a claimed delivery needs, with no ORM row."""
     try:
         url, secret = _target(session, runtime, delivery)
     except SupportChannelGone:
         # Not sent anywhere else: the escalation stays visible to support as failed.
         log.error(
             "support delivery %s: its channel is no longer in NOTIFIER_SUPPORT_CHANNELS",
-            delivery_id,
+            delivery.id,
         )
         url, secret = "", None
-    return Claimed(delivery_id, url, secret, delivery.message_id, _message(runtime, notice))
+    return Claimed(
+        delivery.id,
+        url,
+        secret,
+        delivery.message_id,
+        _message(runtime, notice),
+        order=notice.client_id,
+    )
 
 
 class SupportChannelGone(Exception):
@@ -227,39 +324,78 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
 def _record(
     session: Session, runtime: Runtime, claimed: Claimed, outcome: channels.Outcome
 ) -> FollowUp:
-    """Store the attempt, settle the notice and escalate if it reached no channel."""
+    """Store one attempt (the retry path): the batch record with a batch of one."""
+    return _record_all(session, runtime, [(claimed, outcome)])
+
+
+def _record_all(
+    session: Session, runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]
+) -> FollowUp:
+    """Store the attempts, settle their notices and escalate those that reached no channel.
+
+    Notices are locked before deliveries, as a superseding event does, so the two queue
+    instead of deadlocking; a failed attempt of a notice superseded meanwhile is not retried.
+    """
     follow_up = FollowUp()
     now = runtime.clock()
-    delivery = session.scalars(_SENT_DELIVERY, {"delivery_id": claimed.delivery_id}).one()
-    gone = outcome.http_status == 410
-    permanent = None if claimed.url else "the channel has no usable URL"
-    if gone:
-        permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
-    before = delivery.notice.status
-    attempt = Attempt(
-        outcome.status,
-        outcome.started_at,
-        outcome.finished_at,
-        outcome.error,
-        outcome.retry_after,
-        permanent,
-    )
-    delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
-    if delay is not None:
-        follow_up.retries.append(Retry(claimed.delivery_id, delay))
+    ids = [claimed.delivery_id for claimed, _ in sent]
+    notices = {n.id: n for n in session.scalars(_SENT_NOTICES, {"ids": ids})}
+    deliveries = {d.id: d for d in session.scalars(_SENT_DELIVERIES, {"ids": ids})}
+    before = {notice_id: notice.status for notice_id, notice in notices.items()}
+    recorded: list[tuple[Delivery, bool]] = []
+    last_error: dict[int, str | None] = {}
+    for claimed, outcome in sent:
+        delivery = deliveries.get(claimed.delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.SENDING:
+            # Its lease ran out and the relay recorded the attempt as lost already.
+            log.warning(
+                "delivery %s was no longer being sent; attempt not recorded", claimed.delivery_id
+            )
+            continue
+        gone = outcome.http_status == 410
+        permanent = None if claimed.url else "the channel has no usable URL"
+        if gone:
+            permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
+        attempt = Attempt(
+            outcome.status,
+            outcome.started_at,
+            outcome.finished_at,
+            outcome.error,
+            outcome.retry_after,
+            permanent,
+        )
+        delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
+        if delay is not None:
+            follow_up.retries.append(Retry(delivery.id, delay))
+        recorded.append((delivery, gone))
+        last_error[delivery.notice_id] = delivery.last_error
     session.flush()
-    if outcome.ok and delivery.channel_id is not None:
-        escalation.close_outage(session, delivery.channel_id, now)
-    settle_notice(session, delivery.notice, now)
-    follow_up.notice_ids.extend(
-        status_events.notice_changed(session, runtime, delivery.notice, before, delivery.last_error)
-    )
-    if gone and delivery.channel_id is not None:
-        follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
-    else:
-        # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
-        follow_up.notice_ids.extend(escalation.escalate_failed_delivery(session, runtime, delivery))
+    for channel_id in sorted(
+        {d.channel_id for d, _ in recorded if d.status == DeliveryStatus.SENT and d.channel_id}
+    ):
+        escalation.close_outage(session, channel_id, now)
+    for notice_id, reason in last_error.items():
+        notice = notices[notice_id]
+        settle_notice(session, notice, now)
+        follow_up.notice_ids.extend(
+            status_events.notice_changed(session, runtime, notice, before[notice_id], reason)
+        )
+    # Channels are locked in one order, so two workers escalating on them do not deadlock.
+    for delivery, gone in sorted(recorded, key=lambda r: (r[0].channel_id or 0, r[0].id)):
+        if gone and delivery.channel_id is not None:
+            follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
+        else:
+            # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
+            follow_up.notice_ids.extend(
+                escalation.escalate_failed_delivery(session, runtime, delivery)
+            )
     return follow_up
+
+
+def _renew_leases(runtime: Runtime, delivery_ids: list[int]) -> None:
+    """Keep the sending lease of deliveries still waiting on, or in, a send."""
+    with runtime.db.session() as session:
+        session.execute(_RENEW_LEASES, {"ids": delivery_ids, "now": runtime.clock()})
 
 
 def _message(runtime: Runtime, notice: Notice) -> channels.Message:
