@@ -105,6 +105,7 @@ _SENT_DELIVERIES = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+_SUPERSEDED = select(Notice.id).where(Notice.id.in_(_IDS), Notice.status == NoticeStatus.SUPERSEDED)
 _RENEW_LEASES = (
     update(Delivery)
     .where(Delivery.id.in_(_IDS), Delivery.status == DeliveryStatus.SENDING)
@@ -137,6 +138,7 @@ class Claimed:
     secret: str | None
     message_id: str
     message: channels.Message
+    notice_id: int = 0
     # Sends of one order key go one after another, in claim order (a client's primer
     # before its trade); different keys go side by side.
     order: str = ""
@@ -157,7 +159,7 @@ def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
         claimed = _prepare(session, runtime, ids, follow_up)
     if not claimed:
         return follow_up
-    sent = sends.send_all(runtime, claimed, _send, _renew_leases)
+    sent = sends.send_all(runtime, claimed, _send, _renew_leases, _replaced)
     with runtime.db.session() as session:
         follow_up.add(_record_all(session, runtime, sent))
     return follow_up
@@ -297,6 +299,7 @@ def _claimed(session: Session, runtime: Runtime, delivery: Delivery, notice: Not
         secret,
         delivery.message_id,
         _message(runtime, notice),
+        notice_id=notice.id,
         order=notice.client_id,
     )
 
@@ -390,6 +393,12 @@ def _record_all(
                 escalation.escalate_failed_delivery(session, runtime, delivery)
             )
     return follow_up
+
+
+def _replaced(runtime: Runtime, notice_ids: list[int]) -> set[int]:
+    """Return those of ``notice_ids`` that were superseded."""
+    with runtime.db.session() as session:
+        return set(session.scalars(_SUPERSEDED, {"ids": notice_ids}))
 
 
 def _renew_leases(runtime: Runtime, delivery_ids: list[int]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Protocol, TypeVar
@@ -24,11 +25,19 @@ log = logging.getLogger(__name__)
 # Threads per worker process: enough to overlap the waits on receivers, few enough that
 # their CPU (signing, JSON) does not starve the process on two cores.
 SEND_THREADS = 8
+# A send that waited longer than this since its claim (behind its client's earlier sends,
+# or for a free thread) first asks whether its notice was replaced meanwhile: one query
+# for the rest of its chain. A replaced notice is never sent (issue 6).
+RECHECK_AFTER_SECONDS = 0.5
+NOT_SENT_REPLACED = "not sent: its notice was replaced while the send waited"
 
 
 class Send(Protocol):
     @property
     def delivery_id(self) -> int: ...
+
+    @property
+    def notice_id(self) -> int: ...
 
     @property
     def order(self) -> str: ...
@@ -56,6 +65,7 @@ def send_all(
     claimed: list[S],
     send: Callable[[Runtime, S], Outcome],
     renew: Callable[[Runtime, list[int]], None],
+    replaced: Callable[[Runtime, list[int]], set[int]],
 ) -> list[tuple[S, Outcome]]:
     """Send every claimed delivery once; return each with its outcome, in claim order.
 
@@ -68,9 +78,21 @@ def send_all(
         chains.setdefault(item.order, []).append(item)
     outcomes: dict[int, Outcome] = {}
 
+    checked = time.monotonic()
+
     def run(chain: list[S]) -> None:
-        for item in chain:
-            outcomes[item.delivery_id] = _send_one(runtime, send, item)
+        last_check, gone = checked, set[int]()
+        for index, item in enumerate(chain):
+            if time.monotonic() - last_check > RECHECK_AFTER_SECONDS:
+                last_check = time.monotonic()
+                gone = _replaced(runtime, replaced, [i.notice_id for i in chain[index:]])
+            if item.notice_id in gone:
+                now = runtime.clock()
+                outcomes[item.delivery_id] = Outcome(
+                    AttemptOutcome.NOTHING_SENT, now, now, NOT_SENT_REPLACED
+                )
+            else:
+                outcomes[item.delivery_id] = _send_one(runtime, send, item)
 
     if len(chains) == 1:
         pending = [_executor().submit(run, next(iter(chains.values())))]
@@ -88,6 +110,16 @@ def send_all(
                 except Exception:  # the database is busy or away: the sends go on
                     log.exception("could not renew the sending lease of %d", len(unfinished))
     return [(item, outcomes[item.delivery_id]) for item in claimed]
+
+
+def _replaced(
+    runtime: Runtime, replaced: Callable[[Runtime, list[int]], set[int]], notice_ids: list[int]
+) -> set[int]:
+    try:
+        return replaced(runtime, notice_ids)
+    except Exception:  # the database is away: send as the claim decided
+        log.exception("could not check %d notices for a replacement", len(notice_ids))
+        return set()
 
 
 def _send_one(runtime: Runtime, send: Callable[[Runtime, S], Outcome], item: S) -> Outcome:
