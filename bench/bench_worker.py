@@ -362,10 +362,10 @@ def _measure(
     print(f"  outcome      {statuses}; receiver got {receiver.received - len(warm)}")
     ok = statuses == {"delivered": n} and receiver.received - len(warm) == n
     if args.echo_sql:
-        extra = _ingest(app, template, run_id, 990_000, 1)
+        extra = _ingest(app, template, run_id, 990_000, args.chunk)
         timings.sql = []
         pipeline.process_notices(runtime, extra)
-        print("  SQL of one more notice:")
+        print(f"  SQL of one more chunk ({args.chunk} notices):")
         for number, statement in enumerate(timings.sql, 1):
             print(f"    {number:2d}. {statement}")
     if profiler is not None:
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-lines", type=int, default=40)
     parser.add_argument("--log-level", default="WARNING", help="root log level (WARNING)")
     parser.add_argument(
-        "--echo-sql", action="store_true", help="print the SQL of the last notice processed"
+        "--echo-sql", action="store_true", help="print the SQL of one more chunk processed"
     )
     args = parser.parse_args(argv)
     if "127.0.0.1" not in args.pg_url and "localhost" not in args.pg_url:

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
-from notifier.models import Delivery, Notice, UTCDateTime
+from notifier.models import Delivery, Notice, StatusWebhook, UTCDateTime
 from notifier.notices import escalation, status_events
 from notifier.notices.acks import ack_url
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
     Attempt,
+    audits_in_bulk,
     claim_deliveries,
     claim_delivery,
     finish_attempt,
@@ -105,6 +106,8 @@ _SENT_DELIVERIES = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+_DELIVERY_STATUSES = select(Delivery.notice_id, Delivery.status).where(Delivery.notice_id.in_(_IDS))
+_ANY_STATUS_WEBHOOK = select(StatusWebhook.id).limit(1)
 _SUPERSEDED = select(Notice.id).where(Notice.id.in_(_IDS), Notice.status == NoticeStatus.SUPERSEDED)
 _RENEW_LEASES = (
     update(Delivery)
@@ -155,12 +158,12 @@ def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
     ids = list(dict.fromkeys(notice_ids))
     if not ids:
         return follow_up
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, audits_in_bulk(session):
         claimed = _prepare(session, runtime, ids, follow_up)
     if not claimed:
         return follow_up
     sent = sends.send_all(runtime, claimed, _send, _renew_leases, _replaced)
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, audits_in_bulk(session):
         follow_up.add(_record_all(session, runtime, sent))
     return follow_up
 
@@ -197,6 +200,16 @@ def _prepare(
         with_deliveries = set(session.scalars(_NOTICES_WITH_DELIVERIES, {"ids": ready_ids}))
         due = list(session.scalars(_due_deliveries(session), {"ids": ready_ids, "now": now}))
         taken = claim_deliveries(session, due, now)
+        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": taken}).all() if taken else []
+        by_notice: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_notice.setdefault(delivery.notice_id, []).append(delivery)
+        claimed: list[Claimed] = []
+        for notice in ready:
+            for delivery in by_notice.get(notice.id, ()):
+                if notice.status == NoticeStatus.RENDERED:
+                    move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+                claimed.append(_claimed(session, runtime, delivery, notice))
     for notice in ready:
         if notice.id not in with_deliveries:
             before = notice.status
@@ -205,18 +218,6 @@ def _prepare(
                 status_events.notice_changed(session, runtime, notice, before, "no active channel")
             )
             follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
-    if not taken:
-        return []
-    deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": taken}).all()
-    by_notice: dict[int, list[Delivery]] = {}
-    for delivery in deliveries:
-        by_notice.setdefault(delivery.notice_id, []).append(delivery)
-    claimed: list[Claimed] = []
-    for notice in ready:
-        for delivery in by_notice.get(notice.id, ()):
-            if notice.status == NoticeStatus.RENDERED:
-                move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
-            claimed.append(_claimed(session, runtime, delivery, notice))
     return claimed
 
 
@@ -377,12 +378,18 @@ def _record_all(
         {d.channel_id for d, _ in recorded if d.status == DeliveryStatus.SENT and d.channel_id}
     ):
         escalation.close_outage(session, channel_id, now)
+    statuses: dict[int, list[str]] = {notice_id: [] for notice_id in last_error}
+    for notice_id, status in session.execute(_DELIVERY_STATUSES, {"ids": list(last_error)}):
+        statuses[notice_id].append(status)
+    # No status webhook registered: no notice change has anyone to tell (one query, not N).
+    has_hooks = session.scalar(_ANY_STATUS_WEBHOOK) is not None
     for notice_id, reason in last_error.items():
         notice = notices[notice_id]
-        settle_notice(session, notice, now)
-        follow_up.notice_ids.extend(
-            status_events.notice_changed(session, runtime, notice, before[notice_id], reason)
-        )
+        settle_notice(session, notice, now, statuses=statuses[notice_id])
+        if has_hooks:
+            follow_up.notice_ids.extend(
+                status_events.notice_changed(session, runtime, notice, before[notice_id], reason)
+            )
     # Channels are locked in one order, so two workers escalating on them do not deadlock.
     for delivery, gone in sorted(recorded, key=lambda r: (r[0].channel_id or 0, r[0].id)):
         if gone and delivery.channel_id is not None:
