@@ -171,3 +171,32 @@ def test_a_notice_replaced_while_its_send_waits_is_never_sent(
             select(DeliveryAttempt.outcome).where(DeliveryAttempt.delivery_id == delivery.id)
         ).all()
         assert list(outcomes) == ["nothing_sent"]
+
+
+def test_a_task_takes_the_notices_queued_behind_it_oldest_first(
+    app: Flask, runtime: Runtime, client: FlaskClient, webhook_receiver: WebhookReceiver
+) -> None:
+    register_client(client, [webhook_channel(webhook_receiver.url)], client_id="acme")
+    register_client(client, [webhook_channel(webhook_receiver.url)], client_id="beta")
+    (first,) = _post(client, _final("acme", 1))
+    (other,) = _post(client, _final("beta", 1))
+    primer, provisional = _post(client, load_event("l2_provisional"))
+
+    # Room for one more: the oldest pending one (the primer), never its trade alone.
+    with app.app_context():
+        pipeline.process_notices(runtime, [first], take_more=2)
+    assert [notice_view(client, i)["status"] for i in (first, other, primer, provisional)] == [
+        "delivered",
+        "delivered",
+        "delivered",
+        "pending",
+    ]
+    with app.app_context():
+        pipeline.process_notices(runtime, [other], take_more=50)
+    assert notice_view(client, provisional)["status"] == "delivered"
+    sent = [r.payload["data"]["notice_id"] for r in webhook_receiver.requests]
+    assert sent.index(primer) < sent.index(provisional)
+    # The tasks of notices already taken find nothing left to do.
+    with app.app_context():
+        pipeline.process_notices(runtime, [primer, provisional], take_more=50)
+    assert len(webhook_receiver.requests) == 4

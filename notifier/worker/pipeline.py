@@ -31,6 +31,10 @@ from notifier.worker import sends
 
 log = logging.getLogger(__name__)
 
+# A task takes up to this many other pending notices with its own (issue 8): under load one
+# task drains a batch instead of one event, and the tasks of those notices find them done.
+TAKE_MORE = 50
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -117,12 +121,30 @@ _RENEW_LEASES = (
 )
 
 
+_MORE_PENDING = (
+    select(Notice.id, Notice.client_id)
+    .where(Notice.status == NoticeStatus.PENDING, Notice.id.not_in(_IDS))
+    .order_by(Notice.id)
+    .limit(bindparam("limit"))
+)
+_MORE_PENDING_SKIP_LOCKED = _MORE_PENDING.with_for_update(skip_locked=True, of=Notice)
+_PENDING_BELOW = select(Notice.id, Notice.client_id).where(
+    Notice.status == NoticeStatus.PENDING,
+    Notice.id < bindparam("below"),
+    Notice.id.not_in(_IDS),
+)
+
+
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _lock_notices(session: Session) -> Select[Notice]:
     return _LOCK_SKIP_LOCKED if _is_postgresql(session) else _LOCK_BASE
+
+
+def _more_pending_query(session: Session) -> Select[int, str]:
+    return _MORE_PENDING_SKIP_LOCKED if _is_postgresql(session) else _MORE_PENDING
 
 
 def _due_deliveries(session: Session) -> Select[int]:
@@ -147,18 +169,22 @@ class Claimed:
     order: str = ""
 
 
-def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
+def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0) -> FollowUp:
     """Render the notices and try their due deliveries as one batch.
 
     One transaction renders every pending notice of the list and claims all their due
     deliveries; the sends run concurrently (one client's notices in list order, so a
     primer goes before its trade); one more transaction records every attempt.
+    ``take_more``: also take up to that many other pending notices, whole events only,
+    so one task drains what queued behind it and their own tasks find nothing to do.
     """
     follow_up = FollowUp()
     ids = list(dict.fromkeys(notice_ids))
     if not ids:
         return follow_up
     with runtime.db.session() as session, audits_in_bulk(session):
+        if take_more > 0:
+            ids.extend(_more_pending(session, ids, take_more))
         claimed = _prepare(session, runtime, ids, follow_up)
     if not claimed:
         return follow_up
@@ -166,6 +192,24 @@ def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
     with runtime.db.session() as session, audits_in_bulk(session):
         follow_up.add(_record_all(session, runtime, sent))
     return follow_up
+
+
+def _more_pending(session: Session, ids: list[int], limit: int) -> list[int]:
+    """Other pending notices to take with ``ids``: the oldest, one client's in order.
+
+    They are the lowest pending ids, so a notice older than one taken is in this batch,
+    or (PostgreSQL) held by another worker right now: a client with such a notice keeps
+    its later ones out of this batch, so its primer still goes before its trade.
+    """
+    rows = session.execute(_more_pending_query(session), {"ids": ids, "limit": limit}).all()
+    if not rows or not _is_postgresql(session):
+        return [notice_id for notice_id, _ in rows]
+    taken = [*ids, *(notice_id for notice_id, _ in rows)]
+    held: dict[str, int] = {}
+    below = {"ids": taken, "below": max(notice_id for notice_id, _ in rows)}
+    for notice_id, client_id in session.execute(_PENDING_BELOW, below):
+        held[client_id] = min(notice_id, held.get(client_id, notice_id))
+    return [n for n, client_id in rows if n < held.get(client_id, n + 1)]
 
 
 def _prepare(
