@@ -2,13 +2,15 @@
 
 Two workers given the same batch at once send every delivery once; one receiver failing,
 one answering 410 or one notice that cannot be rendered leaves the rest of the batch
-delivered and recorded; a notice replaced while its send waits is never sent.
+delivered and recorded; a notice replaced while its send waits is never sent; a send
+longer than the sending lease keeps it; a task takes the notices queued behind it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -19,7 +21,7 @@ from notifier.api.app import create_app
 from notifier.config import Settings
 from notifier.models import Channel, Delivery, DeliveryAttempt, Notice
 from notifier.runtime import Runtime
-from notifier.worker import pipeline
+from notifier.worker import pipeline, relay
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver
@@ -200,3 +202,36 @@ def test_a_task_takes_the_notices_queued_behind_it_oldest_first(
     with app.app_context():
         pipeline.process_notices(runtime, [primer, provisional], take_more=50)
     assert len(webhook_receiver.requests) == 4
+
+
+def test_a_send_longer_than_the_lease_keeps_it_and_the_relay_leaves_it_alone(
+    settings: Settings, webhook_receiver: WebhookReceiver
+) -> None:
+    app = create_app(replace(settings, sending_lease_seconds=3.0, delivery_timeout_seconds=15.0))
+    runtime: Runtime = app.extensions["notifier"]
+    runtime.db.upgrade()
+    client = app.test_client()
+    register_client(client, [webhook_channel(webhook_receiver.url)], client_id="acme")
+    (notice_id,) = _post(client, _final("acme", 1))
+    hold = threading.Event()
+    webhook_receiver.hold = hold
+    worker = threading.Thread(target=_process, args=(app, [notice_id]))
+    worker.start()
+    try:
+        assert webhook_receiver.arrived.wait(30)
+        time.sleep(4.5)  # well past the 3 s lease: only its renewal keeps it
+        assert relay.recover_lost_sends(runtime) == []
+        with runtime.db.session() as session:
+            (delivery,) = session.scalars(select(Delivery)).all()
+            assert delivery.status == "sending"
+            assert session.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
+    finally:
+        webhook_receiver.hold = None
+        hold.set()
+        worker.join(60)
+    assert notice_view(client, notice_id)["status"] == "delivered"
+    assert len(webhook_receiver.requests) == 1
+    with runtime.db.session() as session:
+        outcomes = session.scalars(select(DeliveryAttempt.outcome)).all()
+        assert list(outcomes) == ["sent"]
+    runtime.db.dispose()
