@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import BindParameter, Select, bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
@@ -31,9 +32,10 @@ from notifier.worker import sends
 
 log = logging.getLogger(__name__)
 
-# A task takes up to this many other pending notices with its own (issue 8): under load one
-# task drains a batch instead of one event, and the tasks of those notices find them done.
+# A task takes up to this many other pending notices with its own (issue 8; SQLite): under
+# load one task drains a batch instead of one event, and those notices' tasks find them done.
 TAKE_MORE = 50
+RECORD_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -122,16 +124,10 @@ _RENEW_LEASES = (
 
 
 _MORE_PENDING = (
-    select(Notice.id, Notice.client_id)
+    select(Notice.id)
     .where(Notice.status == NoticeStatus.PENDING, Notice.id.not_in(_IDS))
     .order_by(Notice.id)
     .limit(bindparam("limit"))
-)
-_MORE_PENDING_SKIP_LOCKED = _MORE_PENDING.with_for_update(skip_locked=True, of=Notice)
-_PENDING_BELOW = select(Notice.id, Notice.client_id).where(
-    Notice.status == NoticeStatus.PENDING,
-    Notice.id < bindparam("below"),
-    Notice.id.not_in(_IDS),
 )
 
 
@@ -141,10 +137,6 @@ def _is_postgresql(session: Session) -> bool:
 
 def _lock_notices(session: Session) -> Select[Notice]:
     return _LOCK_SKIP_LOCKED if _is_postgresql(session) else _LOCK_BASE
-
-
-def _more_pending_query(session: Session) -> Select[int, str]:
-    return _MORE_PENDING_SKIP_LOCKED if _is_postgresql(session) else _MORE_PENDING
 
 
 def _due_deliveries(session: Session) -> Select[int]:
@@ -189,27 +181,39 @@ def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0)
     if not claimed:
         return follow_up
     sent = sends.send_all(runtime, claimed, _send, _renew_leases, _replaced)
-    with runtime.db.session() as session, audits_in_bulk(session):
-        follow_up.add(_record_all(session, runtime, sent))
+    follow_up.add(_record_batch(runtime, sent))
     return follow_up
 
 
-def _more_pending(session: Session, ids: list[int], limit: int) -> list[int]:
-    """Other pending notices to take with ``ids``: the oldest, one client's in order.
+def _record_batch(runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]) -> FollowUp:
+    """Record a batch's attempts, trying again if the database gave up on the transaction.
 
-    They are the lowest pending ids, so a notice older than one taken is in this batch,
-    or (PostgreSQL) held by another worker right now: a client with such a notice keeps
-    its later ones out of this batch, so its primer still goes before its trade.
+    Losing this transaction would leave the whole batch ``sending`` until the relay calls
+    every send lost and sends it again; a deadlock or a busy database is worth a retry.
     """
-    rows = session.execute(_more_pending_query(session), {"ids": ids, "limit": limit}).all()
-    if not rows or not _is_postgresql(session):
-        return [notice_id for notice_id, _ in rows]
-    taken = [*ids, *(notice_id for notice_id, _ in rows)]
-    held: dict[str, int] = {}
-    below = {"ids": taken, "below": max(notice_id for notice_id, _ in rows)}
-    for notice_id, client_id in session.execute(_PENDING_BELOW, below):
-        held[client_id] = min(notice_id, held.get(client_id, notice_id))
-    return [n for n, client_id in rows if n < held.get(client_id, n + 1)]
+    for tries_left in range(RECORD_TRIES - 1, -1, -1):
+        try:
+            with runtime.db.session() as session, audits_in_bulk(session):
+                return _record_all(session, runtime, sent)
+        except OperationalError as exc:
+            if not tries_left:
+                raise
+            log.warning("recording %d attempts failed (%s); trying again", len(sent), exc)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _more_pending(session: Session, ids: list[int], limit: int) -> list[int]:
+    """Other pending notices to take with ``ids``: the oldest, so a client's go in order.
+
+    SQLite only: its writer holds the whole database, so every pending notice older than
+    one taken is taken too, and a primer still goes before its trade. On PostgreSQL a
+    worker that took part of a client's notices while another holds the rest (SKIP
+    LOCKED) could send them out of order, and notices it locked but left would be
+    skipped by their own task: not done yet (issue 8), each task keeps to its ids there.
+    """
+    if _is_postgresql(session):
+        return []
+    return list(session.scalars(_MORE_PENDING, {"ids": ids, "limit": limit}))
 
 
 def _prepare(
