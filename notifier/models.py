@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -141,7 +142,16 @@ class Notice(Base):
     """One message to one client, rendered once and delivered on each channel."""
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_client_kind", "client_id", "kind"),)
+    __table_args__ = (
+        Index("ix_notices_client_kind", "client_id", "kind"),
+        # Small: a worker task looks for other pending notices to take (issue 8).
+        Index(
+            "ix_notices_pending",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_pk: Mapped[int | None] = mapped_column(ForeignKey("events.id"), index=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier.models import AuditEntry, Delivery, DeliveryAttempt, Notice, UTCDateTime
@@ -37,18 +39,42 @@ def audit(
     *,
     at: datetime,
 ) -> None:
-    session.add(
-        AuditEntry(
-            subject_type=subject_type,
-            subject_id=subject_id,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason,
-            at=at,
-        )
-    )
+    row = {
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "reason": reason,
+        "at": at,
+    }
+    buffered: list[dict[str, object]] | None = session.info.get(_AUDIT_BUFFER)
+    if buffered is not None:
+        buffered.append(row)
+        return
+    session.add(AuditEntry(**row))
+
+
+_AUDIT_BUFFER = "notifier.audit_rows"
+_INSERT_AUDIT = insert(AuditEntry)
+
+
+@contextmanager
+def audits_in_bulk(session: Session) -> Iterator[None]:
+    """Write the audit rows of the block in one INSERT at its end (worker batches).
+
+    The ORM inserts them one by one on SQLite (it needs each id back); nothing in the
+    block reads them back.
+    """
+    rows: list[dict[str, object]] = []
+    session.info[_AUDIT_BUFFER] = rows
+    try:
+        yield
+    finally:
+        del session.info[_AUDIT_BUFFER]
+    if rows:
+        session.connection().execute(_INSERT_AUDIT, rows)
 
 
 def move_notice(
@@ -147,6 +173,39 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     return claimed
 
 
+_CLAIM_MANY = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(bindparam("ids", expanding=True)),
+        Delivery.status.in_(DUE_DELIVERY_STATES),
+        Delivery.next_attempt_at <= _NOW,
+        ~exists().where(Notice.id == Delivery.notice_id, Notice.status == NoticeStatus.SUPERSEDED),
+    )
+    .values(
+        status=DeliveryStatus.SENDING, claimed_at=_NOW, attempt_count=Delivery.attempt_count + 1
+    )
+    .returning(Delivery.id)
+    .execution_options(synchronize_session=False)
+)
+
+
+def claim_deliveries(session: Session, delivery_ids: list[int], now: datetime) -> list[int]:
+    """Take the due deliveries of ``delivery_ids`` in one statement; return those taken.
+
+    The same conditions as :func:`claim_delivery`: what another worker took meanwhile, or
+    a replaced notice's, is left out.
+    """
+    if not delivery_ids:
+        return []
+    taken = set(session.scalars(_CLAIM_MANY, {"ids": delivery_ids, "now": now}))
+    claimed = [delivery_id for delivery_id in delivery_ids if delivery_id in taken]
+    for delivery_id in claimed:
+        audit(
+            session, "delivery", delivery_id, "status", None, DeliveryStatus.SENDING, WORKER, at=now
+        )
+    return claimed
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What one attempt did, as the worker saw it; the input of :func:`finish_attempt`."""
@@ -215,10 +274,18 @@ def finish_attempt(
 
 
 def settle_notice(
-    session: Session, notice: Notice, now: datetime, reason: str | None = None
+    session: Session,
+    notice: Notice,
+    now: datetime,
+    reason: str | None = None,
+    statuses: list[str] | None = None,
 ) -> None:
-    """Derive the notice's status from its deliveries once none is in flight."""
-    statuses = list(session.scalars(_DELIVERY_STATUSES, {"notice_id": notice.id}))
+    """Derive the notice's status from its deliveries once none is in flight.
+
+    ``statuses``: its deliveries' statuses, when the caller read them for many notices.
+    """
+    if statuses is None:
+        statuses = list(session.scalars(_DELIVERY_STATUSES, {"notice_id": notice.id}))
     settled = notice_status_from_deliveries(statuses)
     if settled is None or notice.status in {
         NoticeStatus.SUPERSEDED,

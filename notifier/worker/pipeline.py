@@ -6,18 +6,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
-from notifier.models import Delivery, Notice
+from notifier.models import Delivery, Notice, StatusWebhook, UTCDateTime
 from notifier.notices import escalation, status_events
 from notifier.notices.acks import ack_url
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
     Attempt,
+    audits_in_bulk,
+    claim_deliveries,
     claim_delivery,
     finish_attempt,
     move_notice,
@@ -26,9 +29,15 @@ from notifier.notices.tracking import (
 from notifier.rendering.renderer import Rendered
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
-from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, NoticeStatus
+from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, DeliveryStatus, NoticeStatus
+from notifier.worker import sends
 
 log = logging.getLogger(__name__)
+
+# A task takes up to this many other pending notices with its own (issue 8; SQLite): under
+# load one task drains a batch instead of one event, and those notices' tasks find them done.
+TAKE_MORE = 50
+RECORD_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -50,11 +59,8 @@ class FollowUp:
 
 
 # Built once: composing a statement costs the worker more CPU than SQLite takes to run it.
-_DUE_DELIVERY_IDS = (
-    select(Delivery.id)
-    .where(Delivery.notice_id == bindparam("notice_id"), Delivery.status.in_(DUE_DELIVERY_STATES))
-    .order_by(Delivery.id)
-)
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_NOW = bindparam("now", type_=UTCDateTime())
 # populate_existing: the claim's UPDATE bypassed any copy the session holds.
 _CLAIMED_DELIVERY = (
     select(Delivery)
@@ -62,16 +68,81 @@ _CLAIMED_DELIVERY = (
     .where(Delivery.id == bindparam("delivery_id"))
     .execution_options(populate_existing=True)
 )
-# Locks the notice with the delivery: an event superseding the notice meanwhile (it
-# locks the notice first) is either seen here, and a failed attempt is not retried, or
-# waits and finds the delivery settled.
-_SENT_DELIVERY = (
+_CLAIMED_DELIVERIES = (
     select(Delivery)
-    .options(joinedload(Delivery.notice, innerjoin=True))
-    .where(Delivery.id == bindparam("delivery_id"))
+    .options(joinedload(Delivery.channel))
+    .where(Delivery.id.in_(_IDS))
+    .order_by(Delivery.id)
+    .execution_options(populate_existing=True)
+)
+_NOTICES_WITH_DELIVERIES = select(Delivery.notice_id).where(Delivery.notice_id.in_(_IDS)).distinct()
+_DUE_BASE = (
+    select(Delivery.id)
+    .where(
+        Delivery.notice_id.in_(_IDS),
+        Delivery.status.in_(DUE_DELIVERY_STATES),
+        Delivery.next_attempt_at <= _NOW,
+    )
+    .order_by(Delivery.id)
+)
+# PostgreSQL: rows another worker holds are skipped, never waited on; it handles them.
+# SQLite: a writer holds the whole database (BEGIN IMMEDIATE) and the claim's
+# conditional UPDATE is the lease.
+_DUE_SKIP_LOCKED = _DUE_BASE.with_for_update(skip_locked=True)
+_LOCK_BASE = (
+    select(Notice)
+    .where(Notice.id.in_(_IDS))
+    .order_by(Notice.id)
+    # The claim's and the record's statements bypassed any copy the session holds.
+    .execution_options(populate_existing=True)
+)
+_LOCK_SKIP_LOCKED = _LOCK_BASE.with_for_update(skip_locked=True)
+# Locks the notices, then the deliveries, as an event superseding a notice does: that
+# event is either seen here, and a failed attempt is not retried, or waits and finds
+# the deliveries settled.
+_SENT_NOTICES = (
+    select(Notice)
+    .where(Notice.id.in_(select(Delivery.notice_id).where(Delivery.id.in_(_IDS))))
+    .order_by(Notice.id)
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+_SENT_DELIVERIES = (
+    select(Delivery)
+    .where(Delivery.id.in_(_IDS))
+    .order_by(Delivery.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_DELIVERY_STATUSES = select(Delivery.notice_id, Delivery.status).where(Delivery.notice_id.in_(_IDS))
+_ANY_STATUS_WEBHOOK = select(StatusWebhook.id).limit(1)
+_SUPERSEDED = select(Notice.id).where(Notice.id.in_(_IDS), Notice.status == NoticeStatus.SUPERSEDED)
+_RENEW_LEASES = (
+    update(Delivery)
+    .where(Delivery.id.in_(_IDS), Delivery.status == DeliveryStatus.SENDING)
+    .values(claimed_at=_NOW)
+    .execution_options(synchronize_session=False)
+)
+
+
+_MORE_PENDING = (
+    select(Notice.id)
+    .where(Notice.status == NoticeStatus.PENDING, Notice.id.not_in(_IDS))
+    .order_by(Notice.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _lock_notices(session: Session) -> Select[Notice]:
+    return _LOCK_SKIP_LOCKED if _is_postgresql(session) else _LOCK_BASE
+
+
+def _due_deliveries(session: Session) -> Select[int]:
+    return _DUE_SKIP_LOCKED if _is_postgresql(session) else _DUE_BASE
 
 
 SUPPORT_CHANNEL_GONE = "support channel removed from NOTIFIER_SUPPORT_CHANNELS"
@@ -86,50 +157,164 @@ class Claimed:
     secret: str | None
     message_id: str
     message: channels.Message
+    notice_id: int = 0
+    # Sends of one order key go one after another, in claim order (a client's primer
+    # before its trade); different keys go side by side.
+    order: str = ""
 
 
-def process_notices(runtime: Runtime, notice_ids: list[int]) -> FollowUp:
-    """Render each notice and try its due deliveries, in order (a primer before its trade)."""
+def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0) -> FollowUp:
+    """Render the notices and try their due deliveries as one batch.
+
+    One transaction renders every pending notice of the list and claims all their due
+    deliveries; the sends run concurrently (one client's notices in list order, so a
+    primer goes before its trade); one more transaction records every attempt.
+    ``take_more``: also take up to that many other pending notices, whole events only,
+    so one task drains what queued behind it and their own tasks find nothing to do.
+    """
     follow_up = FollowUp()
-    for notice_id in notice_ids:
-        follow_up.add(process_notice(runtime, notice_id))
+    ids = list(dict.fromkeys(notice_ids))
+    if not ids:
+        return follow_up
+    prerendered = _prerender(runtime, ids, take_more)
+    with runtime.db.session() as session, audits_in_bulk(session):
+        if take_more > 0:
+            ids.extend(_more_pending(session, ids, take_more))
+        claimed = _prepare(session, runtime, ids, follow_up, prerendered)
+    if not claimed:
+        return follow_up
+    sent = sends.send_all(runtime, claimed, _send, _renew_leases, _replaced)
+    follow_up.add(_record_batch(runtime, sent))
     return follow_up
 
 
-def process_notice(runtime: Runtime, notice_id: int) -> FollowUp:
-    """Render the notice, then try each due delivery once, in channel priority order.
+def _record_batch(runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]) -> FollowUp:
+    """Record a batch's attempts, trying again if the database gave up on the transaction.
 
-    Rendering shares a transaction with the first claim, and each attempt's record with
-    the next claim; every send runs between two transactions, never inside one.
+    Losing this transaction would leave the whole batch ``sending`` until the relay calls
+    every send lost and sends it again; a deadlock or a busy database is worth a retry.
     """
-    follow_up = FollowUp()
-    prepared = _prepare(runtime, notice_id)
-    with runtime.db.session() as session:
-        # Nothing here reads back what it wrote: one flush at commit writes the notice
-        # once (rendered, then delivering) and, on PostgreSQL, its audit rows in one INSERT.
-        with session.no_autoflush:
-            notice = _render(session, runtime, notice_id, prepared)
+    for tries_left in range(RECORD_TRIES - 1, -1, -1):
+        try:
+            with runtime.db.session() as session, audits_in_bulk(session):
+                return _record_all(session, runtime, sent)
+        except OperationalError as exc:
+            if not tries_left:
+                raise
+            log.warning("recording %d attempts failed (%s); trying again", len(sent), exc)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _more_pending(session: Session, ids: list[int], limit: int) -> list[int]:
+    """Other pending notices to take with ``ids``: the oldest, so a client's go in order.
+
+    SQLite only: its writer holds the whole database, so every pending notice older than
+    one taken is taken too, and a primer still goes before its trade. On PostgreSQL a
+    worker that took part of a client's notices while another holds the rest (SKIP
+    LOCKED) could send them out of order, and notices it locked but left would be
+    skipped by their own task: not done yet (issue 8), each task keeps to its ids there.
+    """
+    if _is_postgresql(session):
+        return []
+    return list(session.scalars(_MORE_PENDING, {"ids": ids, "limit": limit}))
+
+
+@dataclass(frozen=True)
+class Prerendered:
+    """A pending notice rendered outside any write transaction, from what it held then."""
+
+    context: dict[str, Any]
+    rendered: Rendered
+
+
+def _prerender(runtime: Runtime, ids: list[int], take_more: int) -> dict[int, Prerendered]:
+    """Render the pending notices a batch will take, from a read-only snapshot.
+
+    Rendering is most of a notice's CPU; on SQLite every write transaction of every
+    process queues on one lock, and rendering inside it held that lock ~8 ms per notice
+    under load (issue 8). The batch's write transaction then stores these results for
+    notices still pending with the same context, and renders any other itself (never a
+    stale body). The extra notices are guessed from the same snapshot; the write
+    transaction decides which it really takes.
+    """
+    with runtime.db.read_session() as session:
+        wanted = list(ids)
+        if take_more > 0 and not _is_postgresql(session):  # as _more_pending
+            wanted.extend(session.scalars(_MORE_PENDING, {"ids": ids, "limit": take_more}))
+        found: dict[int, Prerendered] = {}
+        for notice in session.scalars(_LOCK_BASE, {"ids": wanted}):
+            if notice.status != NoticeStatus.PENDING or status_events.is_status_notice(notice):
+                continue
+            try:
+                found[notice.id] = Prerendered(notice.context, _render_bodies(runtime, notice))
+            except Exception:  # rendered again under the lock, where the failure is recorded
+                log.debug("notice %s: render before the lock failed", notice.id, exc_info=True)
+        return found
+
+
+def _render_bodies(runtime: Runtime, notice: Notice) -> Rendered:
+    link = ack_url(runtime, notice)
+    # The link is made at render time (it needs the notice's id) and is not stored in
+    # the context: the rendered bodies carry it, as they went out.
+    context = dict(notice.context, ack_url=link) if link else notice.context
+    return runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
+
+
+def _prepare(
+    session: Session,
+    runtime: Runtime,
+    ids: list[int],
+    follow_up: FollowUp,
+    prerendered: dict[int, Prerendered] | None = None,
+) -> list[Claimed]:
+    """Lock and render the notices of ``ids`` and claim their due deliveries, in order.
+
+    A notice another worker holds (PostgreSQL) is left to it; so are deliveries it
+    claimed. Return the claimed deliveries in list order, then channel order.
+    """
+    now = runtime.clock()
+    ready: list[Notice] = []
+    # Nothing here reads back what it wrote: one flush at commit writes the notices
+    # (rendered, then delivering) and their audit rows in bulk.
+    with session.no_autoflush:
+        locked = {n.id: n for n in session.scalars(_lock_notices(session), {"ids": ids})}
+        for notice_id in ids:
+            notice = locked.get(notice_id)
             if notice is None:
-                return follow_up
+                log.debug("notice %s does not exist or another worker holds it", notice_id)
+                continue
+            notice = _render_notice(session, runtime, notice, (prerendered or {}).get(notice.id))
+            if notice is None:
+                continue
             if notice.status == NoticeStatus.FAILED:  # it could not be rendered
                 follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
-                return follow_up
-            due = list(session.scalars(_DUE_DELIVERY_IDS, {"notice_id": notice_id}))
-            has_due = bool(due)
-            claimed = _claim_next(session, runtime, due)
-        if not has_due and not notice.deliveries:
+                continue
+            ready.append(notice)
+        if not ready:
+            return []
+        ready_ids = [n.id for n in ready]
+        with_deliveries = set(session.scalars(_NOTICES_WITH_DELIVERIES, {"ids": ready_ids}))
+        due = list(session.scalars(_due_deliveries(session), {"ids": ready_ids, "now": now}))
+        taken = claim_deliveries(session, due, now)
+        deliveries = session.scalars(_CLAIMED_DELIVERIES, {"ids": taken}).all() if taken else []
+        by_notice: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_notice.setdefault(delivery.notice_id, []).append(delivery)
+        claimed: list[Claimed] = []
+        for notice in ready:
+            for delivery in by_notice.get(notice.id, ()):
+                if notice.status == NoticeStatus.RENDERED:
+                    move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+                claimed.append(_claimed(session, runtime, delivery, notice))
+    for notice in ready:
+        if notice.id not in with_deliveries:
             before = notice.status
-            settle_notice(session, notice, runtime.clock(), "no active channel")
+            settle_notice(session, notice, now, "no active channel")
             follow_up.notice_ids.extend(
                 status_events.notice_changed(session, runtime, notice, before, "no active channel")
             )
             follow_up.notice_ids.extend(escalation.escalate_failure(session, runtime, notice))
-    while claimed is not None:
-        outcome = _send(runtime, claimed)
-        with runtime.db.session() as session:
-            follow_up.add(_record(session, runtime, claimed, outcome))
-            claimed = _claim_next(session, runtime, due)
-    return follow_up
+    return claimed
 
 
 def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
@@ -143,56 +328,22 @@ def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
         return _record(session, runtime, claimed, outcome)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A pending notice rendered outside any write transaction, from what it held then."""
-
-    context: dict[str, Any]
-    rendered: Rendered
-
-
-def _prepare(runtime: Runtime, notice_id: int) -> Prepared | None:
-    """Render a pending notice from a read-only snapshot, holding no write lock.
-
-    Rendering is most of a notice's CPU; on SQLite every write transaction of every
-    process queues on one lock, and rendering inside it held that lock ~8 ms per notice
-    under load (issue 8). The write transaction then stores this result if the notice is
-    still pending with the same context, or renders again itself (never a stale body).
-    """
-    with runtime.db.read_session() as session:
-        notice = session.get(Notice, notice_id)
-        if (
-            notice is None
-            or notice.status != NoticeStatus.PENDING
-            or status_events.is_status_notice(notice)
-        ):
-            return None
-        try:
-            rendered = _render_bodies(runtime, notice)
-        except Exception:  # rendered again under the lock, where a failure is recorded
-            return None
-        return Prepared(notice.context, rendered)
-
-
-def _render_bodies(runtime: Runtime, notice: Notice) -> Rendered:
-    link = ack_url(runtime, notice)
-    # The link is made at render time (it needs the notice's id) and is not stored in
-    # the context: the rendered bodies carry it, as they went out.
-    context = dict(notice.context, ack_url=link) if link else notice.context
-    return runtime.renderer.render(notice.kind, context, notice.locale, notice.timezone)
-
-
-def _render(
-    session: Session, runtime: Runtime, notice_id: int, prepared: Prepared | None = None
-) -> Notice | None:
-    """Render a pending notice and store subject and bodies.
-
-    Return the notice if its deliveries may go out (rendered now or before), else None.
-    """
+def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None:
+    """Lock the notice and render it if it is pending (see :func:`_render_notice`)."""
     notice = session.get(Notice, notice_id, with_for_update=True)
     if notice is None:
         log.warning("notice %s does not exist", notice_id)
         return None
+    return _render_notice(session, runtime, notice)
+
+
+def _render_notice(
+    session: Session, runtime: Runtime, notice: Notice, prerendered: Prerendered | None = None
+) -> Notice | None:
+    """Render a locked pending notice and store subject and bodies.
+
+    Return the notice if its deliveries may go out (rendered now or before), else None.
+    """
     if notice.status != NoticeStatus.PENDING:
         return None if notice.status == NoticeStatus.SUPERSEDED else notice
     now = runtime.clock()
@@ -201,12 +352,12 @@ def _render(
         move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
         return notice
     try:
-        if prepared is not None and prepared.context == notice.context:
-            rendered = prepared.rendered
+        if prerendered is not None and prerendered.context == notice.context:
+            rendered = prerendered.rendered
         else:
             rendered = _render_bodies(runtime, notice)
     except Exception as exc:  # a template or context fault: every retry would fail alike
-        log.exception("notice %s could not be rendered", notice_id)
+        log.exception("notice %s could not be rendered", notice.id)
         reason = f"could not be rendered: {type(exc).__name__}: {redact(str(exc))[:300]}"
         move_notice(session, notice, NoticeStatus.FAILED, WORKER, reason, at=now)
         return notice
@@ -215,15 +366,6 @@ def _render(
     notice.rendered_at = now
     move_notice(session, notice, NoticeStatus.RENDERED, WORKER, at=now)
     return notice
-
-
-def _claim_next(session: Session, runtime: Runtime, due: list[int]) -> Claimed | None:
-    """Claim the first of ``due`` that can be taken now, removing the ids it tried."""
-    while due:
-        claimed = _claim(session, runtime, due.pop(0))
-        if claimed is not None:
-            return claimed
-    return None
 
 
 def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | None:
@@ -235,16 +377,29 @@ def _claim(session: Session, runtime: Runtime, delivery_id: int) -> Claimed | No
     notice = delivery.notice
     if notice.status == NoticeStatus.RENDERED:
         move_notice(session, notice, NoticeStatus.DELIVERING, WORKER, at=now)
+    return _claimed(session, runtime, delivery, notice)
+
+
+def _claimed(session: Session, runtime: Runtime, delivery: Delivery, notice: Notice) -> Claimed:
+    """Everything the send of a claimed delivery needs, with no ORM row."""
     try:
         url, secret = _target(session, runtime, delivery)
     except SupportChannelGone:
         # Not sent anywhere else: the escalation stays visible to support as failed.
         log.error(
             "support delivery %s: its channel is no longer in NOTIFIER_SUPPORT_CHANNELS",
-            delivery_id,
+            delivery.id,
         )
         url, secret = "", None
-    return Claimed(delivery_id, url, secret, delivery.message_id, _message(runtime, notice))
+    return Claimed(
+        delivery.id,
+        url,
+        secret,
+        delivery.message_id,
+        _message(runtime, notice),
+        notice_id=notice.id,
+        order=notice.client_id,
+    )
 
 
 class SupportChannelGone(Exception):
@@ -270,39 +425,90 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
 def _record(
     session: Session, runtime: Runtime, claimed: Claimed, outcome: channels.Outcome
 ) -> FollowUp:
-    """Store the attempt, settle the notice and escalate if it reached no channel."""
+    """Store one attempt (the retry path): the batch record with a batch of one."""
+    return _record_all(session, runtime, [(claimed, outcome)])
+
+
+def _record_all(
+    session: Session, runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]
+) -> FollowUp:
+    """Store the attempts, settle their notices and escalate those that reached no channel.
+
+    Notices are locked before deliveries, as a superseding event does, so the two queue
+    instead of deadlocking; a failed attempt of a notice superseded meanwhile is not retried.
+    """
     follow_up = FollowUp()
     now = runtime.clock()
-    delivery = session.scalars(_SENT_DELIVERY, {"delivery_id": claimed.delivery_id}).one()
-    gone = outcome.http_status == 410
-    permanent = None if claimed.url else "the channel has no usable URL"
-    if gone:
-        permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
-    before = delivery.notice.status
-    attempt = Attempt(
-        outcome.status,
-        outcome.started_at,
-        outcome.finished_at,
-        outcome.error,
-        outcome.retry_after,
-        permanent,
-    )
-    delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
-    if delay is not None:
-        follow_up.retries.append(Retry(claimed.delivery_id, delay))
+    ids = [claimed.delivery_id for claimed, _ in sent]
+    notices = {n.id: n for n in session.scalars(_SENT_NOTICES, {"ids": ids})}
+    deliveries = {d.id: d for d in session.scalars(_SENT_DELIVERIES, {"ids": ids})}
+    before = {notice_id: notice.status for notice_id, notice in notices.items()}
+    recorded: list[tuple[Delivery, bool]] = []
+    last_error: dict[int, str | None] = {}
+    for claimed, outcome in sent:
+        delivery = deliveries.get(claimed.delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.SENDING:
+            # Its lease ran out and the relay recorded the attempt as lost already.
+            log.warning(
+                "delivery %s was no longer being sent; attempt not recorded", claimed.delivery_id
+            )
+            continue
+        gone = outcome.http_status == 410
+        permanent = None if claimed.url else "the channel has no usable URL"
+        if gone:
+            permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
+        attempt = Attempt(
+            outcome.status,
+            outcome.started_at,
+            outcome.finished_at,
+            outcome.error,
+            outcome.retry_after,
+            permanent,
+        )
+        delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
+        if delay is not None:
+            follow_up.retries.append(Retry(delivery.id, delay))
+        recorded.append((delivery, gone))
+        last_error[delivery.notice_id] = delivery.last_error
     session.flush()
-    if outcome.ok and delivery.channel_id is not None:
-        escalation.close_outage(session, delivery.channel_id, now)
-    settle_notice(session, delivery.notice, now)
-    follow_up.notice_ids.extend(
-        status_events.notice_changed(session, runtime, delivery.notice, before, delivery.last_error)
-    )
-    if gone and delivery.channel_id is not None:
-        follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
-    else:
-        # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
-        follow_up.notice_ids.extend(escalation.escalate_failed_delivery(session, runtime, delivery))
+    for channel_id in sorted(
+        {d.channel_id for d, _ in recorded if d.status == DeliveryStatus.SENT and d.channel_id}
+    ):
+        escalation.close_outage(session, channel_id, now)
+    statuses: dict[int, list[str]] = {notice_id: [] for notice_id in last_error}
+    for notice_id, status in session.execute(_DELIVERY_STATUSES, {"ids": list(last_error)}):
+        statuses[notice_id].append(status)
+    # No status webhook registered: no notice change has anyone to tell (one query, not N).
+    has_hooks = session.scalar(_ANY_STATUS_WEBHOOK) is not None
+    for notice_id, reason in last_error.items():
+        notice = notices[notice_id]
+        settle_notice(session, notice, now, statuses=statuses[notice_id])
+        if has_hooks:
+            follow_up.notice_ids.extend(
+                status_events.notice_changed(session, runtime, notice, before[notice_id], reason)
+            )
+    # Channels are locked in one order, so two workers escalating on them do not deadlock.
+    for delivery, gone in sorted(recorded, key=lambda r: (r[0].channel_id or 0, r[0].id)):
+        if gone and delivery.channel_id is not None:
+            follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
+        else:
+            # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
+            follow_up.notice_ids.extend(
+                escalation.escalate_failed_delivery(session, runtime, delivery)
+            )
     return follow_up
+
+
+def _replaced(runtime: Runtime, notice_ids: list[int]) -> set[int]:
+    """Return those of ``notice_ids`` that were superseded."""
+    with runtime.db.session() as session:
+        return set(session.scalars(_SUPERSEDED, {"ids": notice_ids}))
+
+
+def _renew_leases(runtime: Runtime, delivery_ids: list[int]) -> None:
+    """Keep the sending lease of deliveries still waiting on, or in, a send."""
+    with runtime.db.session() as session:
+        session.execute(_RENEW_LEASES, {"ids": delivery_ids, "now": runtime.clock()})
 
 
 def _message(runtime: Runtime, notice: Notice) -> channels.Message:

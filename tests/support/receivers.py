@@ -54,6 +54,10 @@ class WebhookReceiver:
         self.secret = secret  # None: accept unsigned requests (Apprise's json:// posts)
         self.requests: list[ReceivedWebhook] = []
         self.always_fail = False
+        # Set ``hold`` to keep each request waiting until it is set; ``arrived`` tells a
+        # request is being held.
+        self.hold: threading.Event | None = None
+        self.arrived = threading.Event()
         self._fail_budget = 0
         self._script: list[tuple[int, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -123,6 +127,9 @@ class WebhookReceiver:
                         verified = True
                     except WebhookVerificationError:
                         verified = False
+                if receiver.hold is not None:
+                    receiver.arrived.set()
+                    receiver.hold.wait(30)
                 status, extra = receiver._decide(verified)
                 with receiver._lock:
                     receiver.requests.append(ReceivedWebhook(headers, body, verified, status))
