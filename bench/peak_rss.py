@@ -3,9 +3,9 @@
     .venv/bin/python bench/peak_rss.py --seconds 60 &   # then run the load, e.g. peer-ratio
 
 Every 0.2 s it reads /proc for processes whose command line is the Procfile's web
-(waitress-serve … notifier.api.app) or a Celery worker of notifier.worker.app, and prints,
-per process, peak and last RSS in MiB (a Celery worker is one parent and its pool
-processes; each is listed).
+(`notifier web`, or waitress-serve … notifier.api.app) or a Celery worker of
+notifier.worker.app, and prints, per process, peak and last RSS in MiB (a Celery worker
+is one parent and its pool processes; each is listed).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _processes() -> dict[int, str]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "notifier.api.app" in cmd and "waitress" in cmd:
+        if ("notifier.api.app" in cmd and "waitress" in cmd) or cmd.endswith("notifier web "):
             found[int(entry.name)] = "web"
         elif "notifier.worker.app" in cmd and " worker" in cmd:
             found[int(entry.name)] = "worker"

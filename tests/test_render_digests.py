@@ -1,4 +1,4 @@
-"""Every notice renders byte for byte as pinned (tests/data/render_digests.json).
+"""Every notice renders byte for byte as pinned (tests/data/render/digests.json).
 
 The renderer keeps compiled templates, translated labels and Babel patterns between
 renders to be cheap; these tests say that what a client reads did not change, in any
@@ -19,7 +19,7 @@ from notifier.rendering.renderer import Renderer
 from tests.support import render_corpus
 
 HOW = (
-    "differ from tests/data/render_digests.json; inspect with "
+    "differ from tests/data/render/digests.json; inspect with "
     "`python -m tests.support.render_corpus --dump DIR` before and after, `diff -r`, "
     "and re-pin with --write only if the change is meant (or Babel's CLDR data changed)"
 )

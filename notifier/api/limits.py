@@ -54,8 +54,9 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         swallow_errors=True,
     )
     app.extensions["notifier_auth_limit"] = parse(settings.auth_failure_limit_per_ip)
-    # Failed keys are few, and counted exactly: a moving window (no burst at a window edge).
-    app.extensions["notifier_auth_strategy"] = MovingWindowRateLimiter(limiter.storage)
+    if limiter.enabled:  # (disabled: no storage, and nothing reads the strategy)
+        # Failed keys are few, and counted exactly: a moving window (no burst at an edge).
+        app.extensions["notifier_auth_strategy"] = MovingWindowRateLimiter(limiter.storage)
     app.extensions["notifier_auth_scope"] = f"notifier-{settings.queue_name}-{AUTH_FAILURES}"
     app.extensions["notifier_limiter"] = limiter
     return limiter

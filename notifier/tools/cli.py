@@ -155,6 +155,14 @@ def i18n_compile() -> None:
             click.echo(f"compiled {path}")
 
 
+@main.command("web")
+def web() -> None:
+    """Serve the HTTP API (waitress): NOTIFIER_BIND, WEB_PROCESSES (2), WEB_THREADS (8)."""
+    from notifier.api.serve import main as serve_main
+
+    serve_main()
+
+
 @main.command("run")
 def run() -> None:
     """Start web, worker and beat from the Procfile (embedded defaults unless configured)."""

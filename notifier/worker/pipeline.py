@@ -179,7 +179,11 @@ def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0)
     prerendered = _prerender(runtime, ids, take_more)
     with runtime.db.session() as session, audits_in_bulk(session):
         if take_more > 0:
-            ids.extend(_more_pending(session, ids, take_more))
+            # Only as far as the snapshot rendered: the lowest pending ids, so a client's
+            # older notices still come first; later arrivals go to the next batch rather
+            # than being rendered inside the write lock.
+            rendered_up_to = max(prerendered, default=0)
+            ids.extend(n for n in _more_pending(session, ids, take_more) if n <= rendered_up_to)
         claimed = _prepare(session, runtime, ids, follow_up, prerendered)
     if not claimed:
         return follow_up

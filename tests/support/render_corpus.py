@@ -6,7 +6,7 @@ one without any catalog; each with variations that reach the templates' other br
 (a resend, a notice replaced before it went out, hostile data, JPY, charges in two
 currencies, a named settlement currency, the escalation causes the samples leave out)
 and the acknowledgement page. ``tests/test_render_digests.py`` compares the outputs with
-the digests in ``tests/data/render_digests.json``, so a change to the renderer that
+the digests in ``tests/data/render/digests.json``, so a change to the renderer that
 changes one byte of one notice fails there.
 
     .venv/bin/python -m tests.support.render_corpus --check   # compare, list differences
@@ -38,7 +38,7 @@ from tests.support import samples
 
 TEMPLATES = PROJECT_ROOT / "templates"
 LOCALES_DIR = PROJECT_ROOT / "locales"
-DIGESTS = PROJECT_ROOT / "tests" / "data" / "render_digests.json"
+DIGESTS = PROJECT_ROOT / "tests" / "data" / "render" / "digests.json"
 
 # Locale → the client's timezone. de_AT falls back to de; pt_BR has no catalog at all
 # (English words, Brazilian formats); Asia/Dubai has no lettered abbreviation ("+04").
