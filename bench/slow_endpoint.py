@@ -23,6 +23,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -110,10 +111,14 @@ def run(args: argparse.Namespace) -> int:
     broker = redis.Redis.from_url(args.redis_url)
     if broker.dbsize():
         sys.exit(f"{args.redis_url} is not empty; choose another --redis-url")
-    receiver = Receiver(args.hang)
+    # Two receivers, two ports: the sender keys its connection pools, in-flight slots and
+    # circuit breakers by scheme, host and port, as distinct clients' endpoints would be.
+    receiver, hanging = Receiver(args.hang), Receiver(args.hang)
     groups: list[int] = []
     with tempfile.TemporaryDirectory(prefix="notifier-slow-") as tmp:
-        port = receiver.port + 1 if receiver.port < 65000 else 18123
+        with socket.socket() as probe:  # a free port for the web
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         env = dict(
             os.environ,
             NOTIFIER_VAR_DIR=f"{tmp}/var",
@@ -147,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
                     break
                 except OSError:
                     time.sleep(0.1)
-            for client, path in (("slow-a", "hang"), ("fast-b", "fast")):
+            for client, port_, path in (
+                ("slow-a", hanging.port, "hang"),
+                ("fast-b", receiver.port, "fast"),
+            ):
                 _call(
                     "PUT",
                     f"{base}/v1/clients/{client}",
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                             {
                                 "name": "hook",
                                 "secret": SECRET,
-                                "url": f"http://127.0.0.1:{receiver.port}/{path}",
+                                "url": f"http://127.0.0.1:{port_}/{path}",
                             }
                         ],
                     },
@@ -227,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
                 f" max {max(latencies, default=float('nan')):.3f} s"
             )
             print(
-                f"  A         {a} posted; requests that reached A's receiver {receiver.hung}; "
+                f"  A         {a} posted; requests that reached A's receiver {hanging.hung}; "
                 f"attempts by outcome {outcomes}; refused by the open circuit {refused}"
             )
         finally:
@@ -240,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
                     os.killpg(pgid, signal.SIGKILL)
             broker.flushdb()
             receiver.server.shutdown()
+            hanging.server.shutdown()
     return 0
 
 
@@ -251,6 +260,7 @@ def main() -> None:
     parser.add_argument("--hang", type=float, default=20.0, help="A's answer delay, seconds")
     parser.add_argument("--drain", type=float, default=120.0, help="wait for B's, seconds")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--keep-db", help="copy the SQLite database here at the end")
     sys.exit(run(parser.parse_args()))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # A task takes up to this many other pending notices with its own (issue 8; SQLite): under
 # load one task drains a batch instead of one event, and those notices' tasks find them done.
 TAKE_MORE = 50
+# A batch waits this long for its slowest sends; later ones finish on their own.
+SEND_PATIENCE_SECONDS = 0.5
 RECORD_TRIES = 3
 
 
@@ -163,13 +166,20 @@ class Claimed:
     order: str = ""
 
 
-def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0) -> FollowUp:
+def process_notices(
+    runtime: Runtime,
+    notice_ids: list[int],
+    take_more: int = 0,
+    hand_on: Callable[[FollowUp], None] | None = None,
+) -> FollowUp:
     """Render the notices and try their due deliveries as one batch.
 
     One transaction renders every pending notice of the list and claims all their due
     deliveries; the sends run concurrently (one client's notices in list order, so a
     primer goes before its trade); one more transaction records every attempt.
-    ``take_more``: also take up to that many other pending notices, whole events only,
+    ``hand_on``: sends still running after ``SEND_PATIENCE_SECONDS`` (a slow receiver)
+    are recorded when they end and their follow-up given to it, and the batch returns
+    without them. ``take_more``: also take up to that many other pending notices, whole events only,
     so one task drains what queued behind it and their own tasks find nothing to do.
     """
     follow_up = FollowUp()
@@ -187,7 +197,18 @@ def process_notices(runtime: Runtime, notice_ids: list[int], take_more: int = 0)
         claimed = _prepare(session, runtime, ids, follow_up, prerendered)
     if not claimed:
         return follow_up
-    sent = sends.send_all(runtime, claimed, _send, _renew_leases, _replaced)
+    late = None
+    if hand_on is not None:
+        late = lambda sent: hand_on(_record_batch(runtime, sent))  # noqa: E731
+    sent = sends.send_all(
+        runtime,
+        claimed,
+        _send,
+        _renew_leases,
+        _replaced,
+        patience=SEND_PATIENCE_SECONDS if late is not None else None,
+        on_late=late,
+    )
     follow_up.add(_record_batch(runtime, sent))
     return follow_up
 

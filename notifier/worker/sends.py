@@ -22,9 +22,10 @@ from notifier.states import AttemptOutcome
 
 log = logging.getLogger(__name__)
 
-# Threads per worker process: enough to overlap the waits on receivers, few enough that
-# their CPU (signing, JSON) does not starve the process on two cores.
-SEND_THREADS = 8
+# Threads per worker process: enough to overlap the waits on receivers, and more than one
+# endpoint may hold (delivery/http.py SENDS_PER_ENDPOINT, 8): a hanging receiver's sends
+# wait on their own slots, never on every thread (issue 8). A waiting thread costs no CPU.
+SEND_THREADS = 32
 # A send that waited longer than this since its claim (behind its client's earlier sends,
 # or for a free thread) first asks whether its notice was replaced meanwhile: one query
 # for the rest of its chain. A replaced notice is never sent (issue 6).
@@ -66,8 +67,13 @@ def send_all(
     send: Callable[[Runtime, S], Outcome],
     renew: Callable[[Runtime, list[int]], None],
     replaced: Callable[[Runtime, list[int]], set[int]],
+    patience: float | None = None,
+    on_late: Callable[[list[tuple[S, Outcome]]], None] | None = None,
 ) -> list[tuple[S, Outcome]]:
     """Send every claimed delivery once; return each with its outcome, in claim order.
+
+    With ``patience`` and ``on_late``: chains still sending after ``patience`` seconds are
+    left to finish on their own and handed to ``on_late`` when they do; the rest return.
 
     While sends are still waiting or running, their leases are renewed every third of the
     lease, so a batch behind one slow receiver never looks like a lost worker, and a
@@ -94,22 +100,70 @@ def send_all(
             else:
                 outcomes[item.delivery_id] = _send_one(runtime, send, item)
 
-    if len(chains) == 1:
-        pending = [_executor().submit(run, next(iter(chains.values())))]
-    else:
-        pending = [_executor().submit(run, chain) for chain in chains.values()]
+    by_future = {_executor().submit(run, chain): chain for chain in chains.values()}
     every = max(runtime.settings.sending_lease_seconds / 3, 0.1)
-    waiting = set(pending)
+    end = time.monotonic() + patience if patience is not None else None
+    waiting = set(by_future)
     while waiting:
-        _, waiting = futures.wait(waiting, timeout=every)
-        if waiting:
-            unfinished = [i.delivery_id for i in claimed if i.delivery_id not in outcomes]
-            if unfinished:
-                try:
-                    renew(runtime, unfinished)
-                except Exception:  # the database is busy or away: the sends go on
-                    log.exception("could not renew the sending lease of %d", len(unfinished))
+        timeout = every if end is None else max(0.0, min(every, end - time.monotonic()))
+        _, waiting = futures.wait(waiting, timeout=timeout)
+        if not waiting:
+            break
+        if end is not None and time.monotonic() >= end and on_late is not None:
+            late = [item for f in waiting for item in by_future[f]]
+            _detach(runtime, waiting, by_future, outcomes, renew, on_late)
+            late_ids = {item.delivery_id for item in late}
+            return [(i, outcomes[i.delivery_id]) for i in claimed if i.delivery_id not in late_ids]
+        _renew(runtime, renew, [i.delivery_id for i in claimed if i.delivery_id not in outcomes])
     return [(item, outcomes[item.delivery_id]) for item in claimed]
+
+
+def _renew(runtime: Runtime, renew: Callable[[Runtime, list[int]], None], ids: list[int]) -> None:
+    if not ids:
+        return
+    try:
+        renew(runtime, ids)
+    except Exception:  # the database is busy or away: the sends go on
+        log.exception("could not renew the sending lease of %d", len(ids))
+
+
+def _detach(
+    runtime: Runtime,
+    waiting: set[futures.Future[None]],
+    by_future: dict[futures.Future[None], list[S]],
+    outcomes: dict[int, Outcome],
+    renew: Callable[[Runtime, list[int]], None],
+    on_late: Callable[[list[tuple[S, Outcome]]], None],
+) -> None:
+    """Leave chains still sending after the batch's patience to finish on their own.
+
+    One slow or hanging receiver must hold only its own sends, not the batch (and the
+    worker process) behind it (issue 8: a hanging client's 10 s sends made every batch
+    wait, and another client's confirmations waited 30-50 s). Each late chain is recorded
+    by ``on_late`` when it ends; a thread keeps their leases until then, so a worker that
+    dies still gives them back to the relay one lease later.
+    """
+    every = max(runtime.settings.sending_lease_seconds / 3, 0.1)
+
+    def finished(future: futures.Future[None]) -> None:
+        chain = by_future[future]
+        try:
+            on_late([(item, outcomes[item.delivery_id]) for item in chain])
+        except Exception:  # the relay takes unrecorded sends back after their lease
+            log.exception("could not record %d late sends", len(chain))
+
+    def keep_leases() -> None:
+        left = set(waiting)
+        while left:
+            _, left = futures.wait(left, timeout=every)
+            ids = [
+                i.delivery_id for f in left for i in by_future[f] if i.delivery_id not in outcomes
+            ]
+            _renew(runtime, renew, ids)
+
+    for future in waiting:
+        future.add_done_callback(finished)
+    threading.Thread(target=keep_leases, name="send-leases", daemon=True).start()
 
 
 def _replaced(

@@ -31,8 +31,14 @@ def _hand_on(runtime: Runtime, follow_up: pipeline.FollowUp) -> None:
 @shared_task(name=task_names.PROCESS_NOTICES, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
 def process_notices(task: RuntimeTask, notice_ids: list[int]) -> None:
     """Render notices and attempt their deliveries, in the order given, with what queued behind."""
-    follow_up = pipeline.process_notices(task.runtime, notice_ids, take_more=pipeline.TAKE_MORE)
-    _hand_on(task.runtime, follow_up)
+    runtime = task.runtime
+    follow_up = pipeline.process_notices(
+        runtime,
+        notice_ids,
+        take_more=pipeline.TAKE_MORE,
+        hand_on=lambda late: _hand_on(runtime, late),
+    )
+    _hand_on(runtime, follow_up)
 
 
 @shared_task(name=task_names.DELIVER, bind=True, acks_late=True)  # type: ignore[untyped-decorator]  # celery ships no types
