@@ -82,8 +82,8 @@ def refuse_if_guessing() -> None:
         # One round trip: the window's stats say whether one more failure would fit.
         stats = _auth_strategy().get_window_stats(item, _scope(), get_remote_address())
         allowed, reset_at = stats.remaining > 0, stats.reset_time
-    except Exception:  # storage down: authenticate anyway rather than lock everyone out
-        log.warning("auth-failure rate limit storage unreachable", exc_info=True)
+    except Exception as exc:  # storage down: authenticate anyway rather than lock everyone out
+        _storage_unreachable(exc)
         return
     if not allowed:
         retry_after = max(1, int(reset_at - time.time()) + 1)
@@ -101,8 +101,28 @@ def count_failure() -> None:
         return
     try:
         _auth_strategy().hit(item, _scope(), get_remote_address())
-    except Exception:
-        log.warning("auth-failure rate limit storage unreachable", exc_info=True)
+    except Exception as exc:
+        _storage_unreachable(exc)
+
+
+# While Redis is down every request fails this check; one line per interval, not a
+# traceback per request (hundreds a second under load).
+UNREACHABLE_LOG_INTERVAL_SECONDS = 60.0
+_last_unreachable_log = 0.0
+
+
+def _storage_unreachable(exc: Exception) -> None:
+    global _last_unreachable_log
+    now = time.monotonic()
+    if now - _last_unreachable_log < UNREACHABLE_LOG_INTERVAL_SECONDS:
+        return
+    _last_unreachable_log = now
+    log.warning(
+        "auth-failure rate limit storage unreachable (%s); authenticating without it,"
+        " next report in %.0f s",
+        type(exc).__name__,
+        UNREACHABLE_LOG_INTERVAL_SECONDS,
+    )
 
 
 def _auth_limit() -> tuple[Limiter | None, RateLimitItem]:
