@@ -140,6 +140,19 @@ def _sqlite_path(url: str) -> str | None:
     return None if not path or path == ":memory:" or url.endswith("://") else path
 
 
+def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own implicit BEGIN is off; the "begin" listener issues ours.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_engine(url: str, begin: Any, **options: Any) -> Engine:
+    engine = create_engine(url, **options)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _autocommit_driver)
+    event.listen(engine, "begin", begin)
+    return engine
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
@@ -147,19 +160,15 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         lock_path = path + ".writelock" if path else None
         factory = type("QueuedWriter", (_QueuedWriterConnection,), {"lock_path": lock_path})
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "factory": factory}, pool_size=10, max_overflow=20
+        # Take the write lock at BEGIN (IMMEDIATE) so two writers queue instead of
+        # failing on lock upgrade.
+        return _sqlite_engine(
+            url,
+            _begin_immediate,
+            connect_args={"timeout": 30, "factory": factory},
+            pool_size=10,
+            max_overflow=20,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's implicit BEGIN is deferred; take the write lock at BEGIN so two
-        # writers queue instead of failing on lock upgrade.
-        event.listen(engine, "begin", _begin_immediate)
-        event.listen(
-            engine,
-            "connect",
-            lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None),
-        )
-        return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
@@ -170,13 +179,13 @@ def _make_read_engine(url: str) -> Engine:
     nor makes it wait, so work that only reads (preparing a render) stays out of the one
     write lock every transaction of every process shares.
     """
-    engine = create_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=10)
-    event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(
-        engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None)
+    return _sqlite_engine(
+        url,
+        lambda conn: conn.exec_driver_sql("BEGIN"),
+        connect_args={"timeout": 30},
+        pool_size=5,
+        max_overflow=10,
     )
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-    return engine
 
 
 class Database:

@@ -22,7 +22,8 @@ from notifier.api.app import create_app
 from notifier.config import Settings
 from notifier.models import Channel, Delivery, DeliveryAttempt, Notice
 from notifier.runtime import Runtime
-from notifier.worker import pipeline, relay
+from notifier.worker import pipeline
+from notifier.worker.recording import FollowUp, relay
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver
@@ -40,7 +41,7 @@ def _post(client: FlaskClient, event: dict[str, Any]) -> list[int]:
     return list(response.json["notice_ids"])
 
 
-def _process(app: Flask, ids: list[int]) -> pipeline.FollowUp:
+def _process(app: Flask, ids: list[int]) -> FollowUp:
     runtime: Runtime = app.extensions["notifier"]
     with app.app_context():
         return pipeline.process_notices(runtime, ids)

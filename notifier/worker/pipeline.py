@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from notifier.delivery import channels
 from notifier.delivery.payload import webhook_payload
-from notifier.models import Delivery, Notice, StatusWebhook, UTCDateTime
+from notifier.models import Delivery, Notice, UTCDateTime
 from notifier.notices import escalation, status_events
 from notifier.notices.acks import ack_url
 from notifier.notices.outbox import support_url
 from notifier.notices.tracking import (
     WORKER,
-    Attempt,
     audits_in_bulk,
     claim_deliveries,
     claim_delivery,
-    finish_attempt,
     move_notice,
     settle_notice,
 )
@@ -31,7 +28,8 @@ from notifier.rendering.renderer import Rendered
 from notifier.runtime import Runtime
 from notifier.secrets import redact, remember_secret
 from notifier.states import DUE_DELIVERY_STATES, AttemptOutcome, DeliveryStatus, NoticeStatus
-from notifier.worker import sends
+from notifier.worker import recording, sends
+from notifier.worker.recording import FollowUp
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +38,6 @@ log = logging.getLogger(__name__)
 TAKE_MORE = 50
 # A batch waits this long for its slowest sends; later ones finish on their own.
 SEND_PATIENCE_SECONDS = 0.5
-RECORD_TRIES = 3
-
-
-@dataclass(frozen=True)
-class Retry:
-    delivery_id: int
-    delay: float
-
-
-@dataclass
-class FollowUp:
-    """Work a delivery step leaves for the broker: retries and new (escalation) notices."""
-
-    retries: list[Retry] = field(default_factory=list)
-    notice_ids: list[int] = field(default_factory=list)
-
-    def add(self, other: FollowUp) -> None:
-        self.retries.extend(other.retries)
-        self.notice_ids.extend(other.notice_ids)
 
 
 # Built once: composing a statement costs the worker more CPU than SQLite takes to run it.
@@ -100,25 +79,6 @@ _LOCK_BASE = (
     .execution_options(populate_existing=True)
 )
 _LOCK_SKIP_LOCKED = _LOCK_BASE.with_for_update(skip_locked=True)
-# Locks the notices, then the deliveries, as an event superseding a notice does: that
-# event is either seen here, and a failed attempt is not retried, or waits and finds
-# the deliveries settled.
-_SENT_NOTICES = (
-    select(Notice)
-    .where(Notice.id.in_(select(Delivery.notice_id).where(Delivery.id.in_(_IDS))))
-    .order_by(Notice.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_SENT_DELIVERIES = (
-    select(Delivery)
-    .where(Delivery.id.in_(_IDS))
-    .order_by(Delivery.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_DELIVERY_STATUSES = select(Delivery.notice_id, Delivery.status).where(Delivery.notice_id.in_(_IDS))
-_ANY_STATUS_WEBHOOK = select(StatusWebhook.id).limit(1)
 _SUPERSEDED = select(Notice.id).where(Notice.id.in_(_IDS), Notice.status == NoticeStatus.SUPERSEDED)
 _RENEW_LEASES = (
     update(Delivery)
@@ -199,7 +159,10 @@ def process_notices(
         return follow_up
     late = None
     if hand_on is not None:
-        late = lambda sent: hand_on(_record_batch(runtime, sent))  # noqa: E731
+
+        def late(sent: list[tuple[Claimed, channels.Outcome]]) -> None:
+            hand_on(recording.record_batch(runtime, sent))
+
     sent = sends.send_all(
         runtime,
         claimed,
@@ -209,25 +172,8 @@ def process_notices(
         patience=SEND_PATIENCE_SECONDS if late is not None else None,
         on_late=late,
     )
-    follow_up.add(_record_batch(runtime, sent))
+    follow_up.add(recording.record_batch(runtime, sent))
     return follow_up
-
-
-def _record_batch(runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]) -> FollowUp:
-    """Record a batch's attempts, trying again if the database gave up on the transaction.
-
-    Losing this transaction would leave the whole batch ``sending`` until the relay calls
-    every send lost and sends it again; a deadlock or a busy database is worth a retry.
-    """
-    for tries_left in range(RECORD_TRIES - 1, -1, -1):
-        try:
-            with runtime.db.session() as session, audits_in_bulk(session):
-                return _record_all(session, runtime, sent)
-        except OperationalError as exc:
-            if not tries_left:
-                raise
-            log.warning("recording %d attempts failed (%s); trying again", len(sent), exc)
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _more_pending(session: Session, ids: list[int], limit: int) -> list[int]:
@@ -350,7 +296,7 @@ def deliver(runtime: Runtime, delivery_id: int) -> FollowUp:
         return FollowUp()
     outcome = _send(runtime, claimed)
     with runtime.db.session() as session:
-        return _record(session, runtime, claimed, outcome)
+        return recording.record_one(session, runtime, claimed, outcome)
 
 
 def _render(session: Session, runtime: Runtime, notice_id: int) -> Notice | None:
@@ -447,86 +393,9 @@ def _send(runtime: Runtime, claimed: Claimed) -> channels.Outcome:
     )
 
 
-def _record(
-    session: Session, runtime: Runtime, claimed: Claimed, outcome: channels.Outcome
-) -> FollowUp:
-    """Store one attempt (the retry path): the batch record with a batch of one."""
-    return _record_all(session, runtime, [(claimed, outcome)])
-
-
-def _record_all(
-    session: Session, runtime: Runtime, sent: list[tuple[Claimed, channels.Outcome]]
-) -> FollowUp:
-    """Store the attempts, settle their notices and escalate those that reached no channel.
-
-    Notices are locked before deliveries, as a superseding event does, so the two queue
-    instead of deadlocking; a failed attempt of a notice superseded meanwhile is not retried.
-    """
-    follow_up = FollowUp()
-    now = runtime.clock()
-    ids = [claimed.delivery_id for claimed, _ in sent]
-    notices = {n.id: n for n in session.scalars(_SENT_NOTICES, {"ids": ids})}
-    deliveries = {d.id: d for d in session.scalars(_SENT_DELIVERIES, {"ids": ids})}
-    before = {notice_id: notice.status for notice_id, notice in notices.items()}
-    recorded: list[tuple[Delivery, bool]] = []
-    last_error: dict[int, str | None] = {}
-    for claimed, outcome in sent:
-        delivery = deliveries.get(claimed.delivery_id)
-        if delivery is None or delivery.status != DeliveryStatus.SENDING:
-            # Its lease ran out and the relay recorded the attempt as lost already.
-            log.warning(
-                "delivery %s was no longer being sent; attempt not recorded", claimed.delivery_id
-            )
-            continue
-        gone = outcome.http_status == 410
-        permanent = None if claimed.url else "the channel has no usable URL"
-        if gone:
-            permanent = "the receiver answered HTTP 410 Gone; the channel is disabled"
-        attempt = Attempt(
-            outcome.status,
-            outcome.started_at,
-            outcome.finished_at,
-            outcome.error,
-            outcome.retry_after,
-            permanent,
-        )
-        delay = finish_attempt(session, runtime.retry, delivery, attempt, actor=WORKER, now=now)
-        if delay is not None:
-            follow_up.retries.append(Retry(delivery.id, delay))
-        recorded.append((delivery, gone))
-        last_error[delivery.notice_id] = delivery.last_error
-    session.flush()
-    for channel_id in sorted(
-        {d.channel_id for d, _ in recorded if d.status == DeliveryStatus.SENT and d.channel_id}
-    ):
-        escalation.close_outage(session, channel_id, now)
-    statuses: dict[int, list[str]] = {notice_id: [] for notice_id in last_error}
-    for notice_id, status in session.execute(_DELIVERY_STATUSES, {"ids": list(last_error)}):
-        statuses[notice_id].append(status)
-    # No status webhook registered: no notice change has anyone to tell (one query, not N).
-    has_hooks = session.scalar(_ANY_STATUS_WEBHOOK) is not None
-    for notice_id, reason in last_error.items():
-        notice = notices[notice_id]
-        settle_notice(session, notice, now, statuses=statuses[notice_id])
-        if has_hooks:
-            follow_up.notice_ids.extend(
-                status_events.notice_changed(session, runtime, notice, before[notice_id], reason)
-            )
-    # Channels are locked in one order, so two workers escalating on them do not deadlock.
-    for delivery, gone in sorted(recorded, key=lambda r: (r[0].channel_id or 0, r[0].id)):
-        if gone and delivery.channel_id is not None:
-            follow_up.notice_ids.extend(escalation.channel_gone(session, runtime, delivery))
-        else:
-            # One escalation per channel outage, not per notice (issue 6: 439 for one outage).
-            follow_up.notice_ids.extend(
-                escalation.escalate_failed_delivery(session, runtime, delivery)
-            )
-    return follow_up
-
-
 def _replaced(runtime: Runtime, notice_ids: list[int]) -> set[int]:
-    """Return those of ``notice_ids`` that were superseded."""
-    with runtime.db.session() as session:
+    """Return those of ``notice_ids`` that were superseded (a read: no write lock)."""
+    with runtime.db.read_session() as session:
         return set(session.scalars(_SUPERSEDED, {"ids": notice_ids}))
 
 

@@ -12,6 +12,7 @@ from notifier.runtime import Runtime
 from notifier.worker import pipeline
 from notifier.worker import relay as relay_service
 from notifier.worker.celery_app import RuntimeTask
+from notifier.worker.recording import FollowUp
 
 # A broker countdown is held unacknowledged by a worker; on Redis one longer than the
 # visibility timeout (an hour) is handed out again, and a worker restart drops none but
@@ -20,7 +21,7 @@ from notifier.worker.celery_app import RuntimeTask
 COUNTDOWN_LIMIT_SECONDS = 600.0
 
 
-def _hand_on(runtime: Runtime, follow_up: pipeline.FollowUp) -> None:
+def _hand_on(runtime: Runtime, follow_up: FollowUp) -> None:
     """Schedule near retries at their wait and send new notices (escalations) on."""
     for retry in follow_up.retries:
         if retry.delay <= COUNTDOWN_LIMIT_SECONDS:
