@@ -22,8 +22,8 @@ from notifier.api.app import create_app
 from notifier.config import Settings
 from notifier.models import Channel, Delivery, DeliveryAttempt, Notice
 from notifier.runtime import Runtime
-from notifier.worker import pipeline
-from notifier.worker.recording import FollowUp, relay
+from notifier.worker import pipeline, relay
+from notifier.worker.recording import FollowUp
 from tests.conftest import PRODUCER, load_event
 from tests.support.flows import notice_view, register_client, webhook_channel
 from tests.support.receivers import WebhookReceiver
